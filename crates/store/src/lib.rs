@@ -1,1 +1,24 @@
-pub fn x(){}
+//! Holdfast's embedded store: every durable piece of broker state, in named redb tables.
+//!
+//! - [`schema`]: the tables and their key types; the schema version.
+//! - [`records`]: the versioned record types kept in those tables.
+//! - [`command`]: the write commands. Every change to the store is a [`Command`]; a batch of
+//!   commands is applied atomically. On one node they go straight to the [`writer`]; in a
+//!   cluster they will go through the Raft log first, and every node applies the same batches.
+//! - [`writer`]: one thread that applies batches with group commit (many batches, one fsync).
+//! - [`Store`]: open, load the state at start-up, submit batches, take read snapshots.
+//!
+//! Neighbours: `server` submits commands and waits on their tickets before acknowledging
+//! QoS 1/2; `backup` (later) reads one [`redb::ReadTransaction`] for a consistent cut.
+
+pub mod command;
+mod error;
+pub mod records;
+pub mod schema;
+mod store;
+mod writer;
+
+pub use command::Command;
+pub use error::StoreError;
+pub use store::{Durability, Loaded, Store, StoreOptions};
+pub use writer::CommitTicket;

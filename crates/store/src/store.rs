@@ -1,0 +1,319 @@
+//! [`Store`]: the handle the broker holds.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::Sender;
+use std::thread::JoinHandle;
+
+use std::sync::Mutex;
+use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable};
+use tokio::sync::oneshot;
+
+use crate::records::{
+    self, DeliveryRecord, InflightRecord, RetainedRecord, SessionRecord, SubscriptionRecord,
+};
+use crate::schema::*;
+use crate::writer::{self, CommitTicket, Job};
+use crate::{Command, StoreError};
+
+
+/// When a commit is on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Every group commit is fsynced before any of its batches is acknowledged. A QoS 1/2
+    /// message acknowledged to its publisher survives a crash or power loss.
+    Sync,
+    /// Commits are applied at once but fsynced every `interval_ms`: a crash of the machine
+    /// (not just the process) can lose the last interval.
+    Periodic { interval_ms: u64 },
+}
+
+/// How to open the store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub durability: Durability,
+}
+
+/// Everything the broker reloads at start-up.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub sessions: Vec<(String, SessionRecord)>,
+    pub subscriptions: Vec<(String, String, SubscriptionRecord)>,
+    pub queued: Vec<(String, u64, DeliveryRecord)>,
+    pub inflight_out: Vec<(String, u16, InflightRecord)>,
+    pub inflight_in: Vec<(String, u16)>,
+    pub retained: Vec<(String, RetainedRecord)>,
+}
+
+struct Inner {
+    db: Arc<Database>,
+    path: PathBuf,
+    tx: Mutex<Option<Sender<Job>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// The embedded store. Cloning shares one database and one writer.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.inner.path).finish()
+    }
+}
+
+impl Store {
+    /// Open (or create) the store file at `path` and start its writer.
+    pub fn open(path: &Path, opts: StoreOptions) -> Result<Store, StoreError> {
+        let db = Database::create(path)
+            .map_err(|source| StoreError::Open { path: path.to_path_buf(), source })?;
+        init_schema(&db, path)?;
+        let db = Arc::new(db);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let wdb = db.clone();
+        let thread = std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || writer::run(wdb, rx, opts.durability))
+            .map_err(|e| StoreError::Engine(format!("cannot start writer thread: {e}")))?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                db,
+                path: path.to_path_buf(),
+                tx: Mutex::new(Some(tx)),
+                thread: Mutex::new(Some(thread)),
+            }),
+        })
+    }
+
+    /// The store file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    fn send(&self, job: Job) -> Result<(), StoreError> {
+        let guard = self.inner.tx.lock().map_err(|_| StoreError::WriterGone)?;
+        let tx = guard.as_ref().ok_or(StoreError::WriterGone)?;
+        tx.send(job).map_err(|_| StoreError::WriterGone)
+    }
+
+    /// Submit a batch to be applied atomically; the ticket resolves once it is committed.
+    pub fn submit(&self, batch: Vec<Command>) -> CommitTicket {
+        let (tx, rx) = oneshot::channel();
+        // If the writer is gone the sender is dropped and the ticket reports WriterGone.
+        let _ = self.send(Job::Batch(batch, Some(tx)));
+        CommitTicket(rx)
+    }
+
+    /// Submit a batch without waiting for it.
+    pub fn submit_detached(&self, batch: Vec<Command>) {
+        if self.send(Job::Batch(batch, None)).is_err() {
+            tracing::warn!("store writer is gone; a write was dropped during shutdown");
+        }
+    }
+
+    /// Make every submitted batch durable.
+    pub fn flush(&self) -> CommitTicket {
+        let (tx, rx) = oneshot::channel();
+        let _ = self.send(Job::Flush(tx));
+        CommitTicket(rx)
+    }
+
+    /// Stop the writer after it has applied and synced everything submitted so far.
+    pub fn close(&self) -> Result<(), StoreError> {
+        let flushed = self.flush();
+        if let Ok(mut tx) = self.inner.tx.lock() {
+            tx.take();
+        }
+        let thread = self.inner.thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(t) = thread {
+            let _ = t.join();
+        }
+        flushed.wait_blocking()
+    }
+
+    /// A read snapshot: one consistent cut across every table.
+    pub fn read(&self) -> Result<ReadTransaction, StoreError> {
+        Ok(self.inner.db.begin_read()?)
+    }
+
+    /// Read the whole broker state (at start-up).
+    pub fn load(&self) -> Result<Loaded, StoreError> {
+        let txn = self.read()?;
+        let mut out = Loaded::default();
+        for e in txn.open_table(SESSIONS)?.iter()? {
+            let (k, v) = e?;
+            let client = k.value().to_string();
+            out.sessions.push((client.clone(), records::decode("sessions", &client, v.value())?));
+        }
+        for e in txn.open_table(SUBSCRIPTIONS)?.iter()? {
+            let (k, v) = e?;
+            let (c, f) = k.value();
+            let key = format!("{c}/{f}");
+            let rec = records::decode("subscriptions", &key, v.value())?;
+            out.subscriptions.push((c.to_string(), f.to_string(), rec));
+        }
+        for e in txn.open_table(QUEUED)?.iter()? {
+            let (k, v) = e?;
+            let (c, seq) = k.value();
+            let rec = records::decode("queued", &format!("{c}/{seq}"), v.value())?;
+            out.queued.push((c.to_string(), seq, rec));
+        }
+        for e in txn.open_table(INFLIGHT)?.iter()? {
+            let (k, v) = e?;
+            let (c, dir, pid) = k.value();
+            match dir {
+                DIR_OUT => {
+                    let rec = records::decode("inflight", &format!("{c}/out/{pid}"), v.value())?;
+                    out.inflight_out.push((c.to_string(), pid, rec));
+                }
+                _ => out.inflight_in.push((c.to_string(), pid)),
+            }
+        }
+        for e in txn.open_table(RETAINED)?.iter()? {
+            let (k, v) = e?;
+            let topic = k.value().to_string();
+            out.retained.push((topic.clone(), records::decode("retained", &topic, v.value())?));
+        }
+        Ok(out)
+    }
+}
+
+fn init_schema(db: &Database, path: &Path) -> Result<(), StoreError> {
+    let txn = db.begin_write()?;
+    {
+        let mut meta = txn.open_table(META)?;
+        let found = match meta.get("schema_version")? {
+            Some(v) => {
+                let b: [u8; 4] = v.value().try_into().map_err(|_| StoreError::Corrupted {
+                    table: "meta",
+                    key: "schema_version".into(),
+                    reason: "not 4 bytes".into(),
+                })?;
+                Some(u32::from_le_bytes(b))
+            }
+            None => None,
+        };
+        match found {
+            Some(v) if v > SCHEMA_VERSION => {
+                return Err(StoreError::SchemaTooNew {
+                    path: path.to_path_buf(),
+                    found: v,
+                    supported: SCHEMA_VERSION,
+                });
+            }
+            Some(_) => {}
+            None => {
+                meta.insert("schema_version", SCHEMA_VERSION.to_le_bytes().as_slice())?;
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_millis() as u64)
+                    .unwrap_or(0);
+                meta.insert("created_at_ms", now.to_le_bytes().as_slice())?;
+            }
+        }
+        txn.open_table(CLUSTER_CONFIG)?;
+        txn.open_table(RETAINED)?;
+        txn.open_table(SESSIONS)?;
+        txn.open_table(SUBSCRIPTIONS)?;
+        txn.open_table(QUEUED)?;
+        txn.open_table(INFLIGHT)?;
+    }
+    txn.commit()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::MessageRecord;
+
+    fn delivery(topic: &str) -> DeliveryRecord {
+        DeliveryRecord {
+            msg: MessageRecord {
+                topic: topic.into(),
+                payload: b"p".to_vec(),
+                qos: 1,
+                retain: false,
+                payload_utf8: false,
+                content_type: None,
+                response_topic: None,
+                correlation_data: None,
+                user_properties: vec![],
+                expires_at_ms: None,
+            },
+            qos: 1,
+            retain: false,
+            sub_ids: vec![],
+        }
+    }
+
+    fn session() -> SessionRecord {
+        SessionRecord {
+            expiry_secs: 60,
+            protocol: 5,
+            created_at_ms: 1,
+            disconnected_at_ms: None,
+            will: None,
+        }
+    }
+
+    fn open(path: &Path) -> Store {
+        Store::open(path, StoreOptions { durability: Durability::Sync }).expect("opens")
+    }
+
+    #[test]
+    fn committed_batches_survive_reopen_and_delete_session_cascades() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("s.redb");
+        let store = open(&path);
+        let sub = SubscriptionRecord {
+            qos: 1,
+            no_local: false,
+            retain_as_published: false,
+            retain_handling: 0,
+            sub_id: None,
+        };
+        let mut batch = vec![];
+        for c in ["a", "ab", "b"] {
+            batch.push(Command::PutSession { client: c.into(), rec: session() });
+            batch.push(Command::PutSubscription { client: c.into(), filter: "x/#".into(), rec: sub });
+            batch.push(Command::Enqueue { client: c.into(), seq: 1, rec: delivery("x/1") });
+            batch.push(Command::PutInflightIn { client: c.into(), packet_id: 7 });
+        }
+        store.submit(batch).wait_blocking().expect("commit");
+        store
+            .submit(vec![Command::DeleteSession { client: "a".into() }])
+            .wait_blocking()
+            .expect("commit");
+        store.close().expect("close");
+        drop(store);
+
+        let store = open(&path);
+        let loaded = store.load().expect("load");
+        let clients: Vec<&str> = loaded.sessions.iter().map(|(c, _)| c.as_str()).collect();
+        assert_eq!(clients, ["ab", "b"]);
+        assert_eq!(loaded.subscriptions.len(), 2);
+        assert_eq!(loaded.queued.len(), 2);
+        assert_eq!(loaded.inflight_in.len(), 2);
+        assert!(loaded.queued.iter().all(|(c, _, _)| c != "a"));
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("s.redb");
+        {
+            let db = Database::create(&path).expect("create");
+            let txn = db.begin_write().expect("txn");
+            txn.open_table(META)
+                .expect("meta")
+                .insert("schema_version", 99u32.to_le_bytes().as_slice())
+                .expect("insert");
+            txn.commit().expect("commit");
+        }
+        let err = Store::open(&path, StoreOptions { durability: Durability::Sync }).unwrap_err();
+        assert!(err.to_string().contains("schema version 99"), "{err}");
+    }
+}
