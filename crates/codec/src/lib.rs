@@ -25,6 +25,7 @@ pub use rmqtt_codec::v5::{
     RetainHandling, Subscribe, SubscribeAck, SubscribeAckReason, SubscriptionOptions, Unsubscribe,
     UnsubscribeAck, UnsubscribeAckReason, UserProperties,
 };
+pub use rmqtt_codec::error::DecodeError;
 pub use rmqtt_codec::types::{Publish, QoS};
 
 /// Encode one packet for `version` into a fresh buffer (used by tests, fuzzing and tools).

@@ -1,0 +1,39 @@
+//! `holdfast`: the single binary. `start` runs the broker; `paths` shows where config and
+//! data come from. (`ctl`, `restore-snapshot` arrive with their issues.)
+
+mod paths;
+mod settings;
+mod start;
+
+use clap::{Parser, Subcommand};
+
+/// Holdfast MQTT broker.
+#[derive(Debug, Parser)]
+#[command(name = "holdfast", version, about = "An MQTT broker whose config and data can always be backed up and restored")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start the broker (zero config: 127.0.0.1:1883, data in ./data).
+    Start(start::StartArgs),
+    /// Print the resolved config file, data, log and backup dirs, and the rule that chose each.
+    Paths(paths::PathsArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Start(args) => start::run(args),
+        Command::Paths(args) => paths::run(args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("holdfast: error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! `holdfast start`: resolve settings, open the store, serve until SIGTERM/SIGINT, then shut
+//! down cleanly (stop accepting, disconnect clients, flush the store, exit 0).
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use holdfast_server::config::DurabilityMode;
+use holdfast_store::{Durability, Store, StoreOptions};
+
+use crate::settings;
+
+/// Store file name inside the data dir.
+const STORE_FILE: &str = "holdfast.redb";
+
+/// Arguments of `holdfast start`.
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// Config file (otherwise $HOLDFAST_CONFIG, ./holdfast.toml, /etc/holdfast/holdfast.toml,
+    /// /opt/holdfast/etc/holdfast.toml, <install>/etc/holdfast.toml; none: built-in defaults).
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Data dir (otherwise $HOLDFAST_NODE__DATA_DIR, node.data_dir, or the layout default).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// Log filter (tracing syntax), also from $HOLDFAST_LOG.
+    #[arg(long, env = "HOLDFAST_LOG", default_value = "info")]
+    log: String,
+}
+
+/// How log lines are written (to stderr).
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+pub fn run(args: StartArgs) -> anyhow::Result<()> {
+    init_logs(&args);
+    let s = settings::resolve(args.config.as_deref(), args.data_dir.as_deref())?;
+    match &s.config_file {
+        Some(f) => tracing::info!(path = %f.path.display(), rule = %f.rule, "config file"),
+        None => tracing::info!(rule = %s.config_rule, "config file: none"),
+    }
+    if !s.env_overrides.is_empty() {
+        tracing::info!(vars = %s.env_overrides.join(","), "environment overrides");
+    }
+    tracing::info!(path = %s.data_dir.path.display(), rule = %s.data_dir.rule, "DATA DIR");
+    std::fs::create_dir_all(&s.data_dir.path)
+        .with_context(|| format!("cannot create data dir {}", s.data_dir.path.display()))?;
+    let durability = match s.config.store.durability {
+        DurabilityMode::Sync => Durability::Sync,
+        DurabilityMode::Periodic => Durability::Periodic { interval_ms: s.config.store.flush_interval_ms },
+    };
+    let store = Store::open(&s.data_dir.path.join(STORE_FILE), StoreOptions { durability })?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("holdfast")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(s.config, store))
+}
+
+async fn serve(config: holdfast_server::config::BrokerConfig, store: Store) -> anyhow::Result<()> {
+    let running = holdfast_server::start(config, store).await?;
+    for (name, addr) in &running.addrs {
+        tracing::info!(listener = name, %addr, "ready");
+    }
+    wait_for_signal().await?;
+    tracing::info!("shutting down: closing listeners and connections, flushing the store");
+    running.shutdown().await?;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = int.recv() => tracing::info!("SIGINT received"),
+    }
+    Ok(())
+}
+
+fn init_logs(args: &StartArgs) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&args.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match args.log_format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

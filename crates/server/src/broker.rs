@@ -1,0 +1,616 @@
+//! [`Broker`]: the state every connection shares — the subscription trie, the retained
+//! index, the session registry and the store — and the operations that touch several of
+//! them at once (connect, disconnect, publish, subscribe, expiry, wills).
+//!
+//! Lock order, to stay deadlock-free: `connect_lock` → `trie`/`retained` → `sessions` →
+//! a slot's `state`. `sessions` is never held while taking `trie`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use holdfast_codec::QoS;
+use holdfast_core::retained::RetainedIndex;
+use holdfast_core::trie::SubscriptionTrie;
+use holdfast_core::{ClientId, Delivery, Message, SessionState, SubOptions, topic};
+use holdfast_store::records::{
+    DeliveryRecord, MessageRecord, RetainedRecord, SessionRecord, SubscriptionRecord, WillRecord,
+};
+use holdfast_store::{Command, Loaded, Store};
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::BrokerConfig;
+use crate::stats::Stats;
+use crate::time::now_ms;
+
+/// Why a connection is told to go away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kick {
+    /// Another connection took over the session (v5 reason 0x8E).
+    TakenOver,
+    /// An operator closed it (v5 reason 0x98).
+    Administrative,
+}
+
+/// The connection currently attached to a session.
+#[derive(Debug)]
+pub struct ConnLink {
+    pub id: u64,
+    pub kick: mpsc::UnboundedSender<Kick>,
+}
+
+/// A will message with its delay.
+#[derive(Debug, Clone)]
+pub struct Will {
+    pub msg: Arc<Message>,
+    pub delay_secs: u32,
+}
+
+/// Session facts that are not MQTT delivery state.
+#[derive(Debug)]
+pub struct SlotMeta {
+    pub will: Option<Will>,
+    pub protocol: u8,
+    pub created_at_ms: u64,
+    pub disconnected_at_ms: Option<u64>,
+    /// Bumped on every connection, so that stale timers and cleanups can tell.
+    pub generation: u64,
+    pub conn: Option<ConnLink>,
+    /// The session has a record in the store (so ending it needs a delete).
+    pub stored: bool,
+}
+
+/// A session in the registry.
+#[derive(Debug)]
+pub struct Slot {
+    pub client_id: ClientId,
+    pub state: Mutex<SessionState>,
+    pub meta: Mutex<SlotMeta>,
+    /// Wakes the attached connection when deliveries are queued.
+    pub notify: Notify,
+    pub online: AtomicBool,
+}
+
+impl Slot {
+    fn new(client_id: ClientId, state: SessionState, meta: SlotMeta) -> Arc<Slot> {
+        Arc::new(Slot {
+            client_id,
+            state: Mutex::new(state),
+            meta: Mutex::new(meta),
+            notify: Notify::new(),
+            online: AtomicBool::new(false),
+        })
+    }
+
+    /// The store record for this session.
+    pub fn record(&self) -> SessionRecord {
+        let expiry_secs = self.state.lock().expiry_secs;
+        let meta = self.meta.lock();
+        SessionRecord {
+            expiry_secs,
+            protocol: meta.protocol,
+            created_at_ms: meta.created_at_ms,
+            disconnected_at_ms: meta.disconnected_at_ms,
+            will: meta.will.as_ref().map(|w| WillRecord {
+                msg: MessageRecord::from(&*w.msg),
+                delay_secs: w.delay_secs,
+            }),
+        }
+    }
+}
+
+/// What a CONNECT asked for.
+#[derive(Debug)]
+pub struct ConnectRequest {
+    pub client_id: ClientId,
+    pub clean_start: bool,
+    pub expiry_secs: u32,
+    pub will: Option<Will>,
+    pub protocol: u8,
+    pub kick: mpsc::UnboundedSender<Kick>,
+}
+
+/// The outcome of [`Broker::connect`].
+#[derive(Debug)]
+pub struct Connected {
+    pub slot: Arc<Slot>,
+    pub conn_id: u64,
+    pub session_present: bool,
+    /// Store writes to commit before CONNACK.
+    pub commands: Vec<Command>,
+}
+
+/// The shared broker.
+pub struct Broker {
+    pub config: Arc<BrokerConfig>,
+    pub store: Store,
+    pub stats: Stats,
+    pub shutdown: CancellationToken,
+    trie: RwLock<SubscriptionTrie>,
+    retained: RwLock<RetainedIndex>,
+    sessions: RwLock<HashMap<ClientId, Arc<Slot>>>,
+    connect_lock: Mutex<()>,
+    next_conn_id: AtomicU64,
+}
+
+impl std::fmt::Debug for Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Broker").field("store", &self.store).finish()
+    }
+}
+
+impl Broker {
+    /// A broker over `store`, with the state loaded from it.
+    pub fn new(config: BrokerConfig, store: Store, loaded: Loaded) -> Arc<Broker> {
+        let broker = Arc::new(Broker {
+            config: Arc::new(config),
+            store,
+            stats: Stats::default(),
+            shutdown: CancellationToken::new(),
+            trie: RwLock::new(SubscriptionTrie::new()),
+            retained: RwLock::new(RetainedIndex::new()),
+            sessions: RwLock::new(HashMap::new()),
+            connect_lock: Mutex::new(()),
+            next_conn_id: AtomicU64::new(1),
+        });
+        broker.restore(loaded);
+        broker
+    }
+
+    fn queued_max(&self) -> usize {
+        self.config.mqtt.queued_messages_max
+    }
+
+    /// Number of sessions (connected or not).
+    pub fn session_count(&self) -> usize {
+        self.sessions.read().len()
+    }
+
+    /// Number of subscriptions.
+    pub fn subscription_count(&self) -> usize {
+        self.trie.read().len()
+    }
+
+    /// Number of retained messages.
+    pub fn retained_count(&self) -> usize {
+        self.retained.read().len()
+    }
+
+    /// The session of `client`, if any.
+    pub fn slot(&self, client: &ClientId) -> Option<Arc<Slot>> {
+        self.sessions.read().get(client).cloned()
+    }
+
+    /// Attach a new connection to its session (created, resumed or replaced).
+    pub fn connect(&self, req: ConnectRequest) -> Connected {
+        let _guard = self.connect_lock.lock();
+        let conn_id = self.next_conn_id.fetch_add(1, Ordering::Relaxed);
+        let now = now_ms();
+        let existing = self.slot(&req.client_id);
+        let mut commands = Vec::new();
+        if let Some(old) = &existing
+            && let Some(link) = old.meta.lock().conn.take()
+        {
+            let _ = link.kick.send(Kick::TakenOver);
+        }
+        let resumed = match existing {
+            Some(old) if !req.clean_start => Some(old),
+            Some(old) => {
+                self.drop_session(&old, &mut commands);
+                None
+            }
+            None => None,
+        };
+        let session_present = resumed.is_some();
+        let slot = match resumed {
+            Some(slot) => {
+                slot.state.lock().expiry_secs = req.expiry_secs;
+                let mut meta = slot.meta.lock();
+                meta.will = req.will;
+                meta.protocol = req.protocol;
+                meta.disconnected_at_ms = None;
+                meta.generation += 1;
+                meta.conn = Some(ConnLink { id: conn_id, kick: req.kick });
+                drop(meta);
+                slot
+            }
+            None => {
+                let state =
+                    SessionState::new(req.client_id.clone(), req.expiry_secs, self.queued_max());
+                let meta = SlotMeta {
+                    will: req.will,
+                    protocol: req.protocol,
+                    created_at_ms: now,
+                    disconnected_at_ms: None,
+                    generation: 1,
+                    conn: Some(ConnLink { id: conn_id, kick: req.kick }),
+                    stored: false,
+                };
+                let slot = Slot::new(req.client_id.clone(), state, meta);
+                self.sessions.write().insert(req.client_id.clone(), slot.clone());
+                slot
+            }
+        };
+        slot.online.store(true, Ordering::Release);
+        let client = req.client_id.as_str().to_string();
+        if req.expiry_secs > 0 {
+            slot.meta.lock().stored = true;
+            commands.push(Command::PutSession { client, rec: slot.record() });
+        } else if std::mem::take(&mut slot.meta.lock().stored) {
+            // A resumed session that now ends with its connection leaves the store at once.
+            commands.push(Command::DeleteSession { client });
+        }
+        self.stats.connected.fetch_add(1, Ordering::Relaxed);
+        Connected { slot, conn_id, session_present, commands }
+    }
+
+    /// Remove a session from the trie and the registry; adds the store delete.
+    fn drop_session(&self, slot: &Arc<Slot>, commands: &mut Vec<Command>) {
+        let filters: Vec<String> = slot.state.lock().subscriptions.keys().cloned().collect();
+        {
+            let mut trie = self.trie.write();
+            for raw in &filters {
+                if let Ok(p) = topic::parse_filter(raw) {
+                    trie.remove(p.filter, p.group, &slot.client_id);
+                }
+            }
+        }
+        let mut sessions = self.sessions.write();
+        if sessions.get(&slot.client_id).is_some_and(|s| Arc::ptr_eq(s, slot)) {
+            sessions.remove(&slot.client_id);
+        }
+        drop(sessions);
+        let mut meta = slot.meta.lock();
+        if std::mem::take(&mut meta.stored) {
+            commands.push(Command::DeleteSession { client: slot.client_id.as_str().to_string() });
+        }
+    }
+
+    /// A connection ended. `publish_will` is false after a normal DISCONNECT.
+    pub fn disconnect(self: &Arc<Self>, slot: &Arc<Slot>, conn_id: u64, publish_will: bool) {
+        let guard = self.connect_lock.lock();
+        self.stats.connected.fetch_sub(1, Ordering::Relaxed);
+        let mut meta = slot.meta.lock();
+        let current = meta.conn.as_ref().is_some_and(|c| c.id == conn_id);
+        let will = if publish_will { meta.will.take() } else { None };
+        if !publish_will {
+            meta.will = None;
+        }
+        if !current {
+            // Taken over: the session lives on with the new connection. A will with no delay
+            // goes out now; a delayed one is cancelled by the new connection (§3.1.3.2.2).
+            drop(meta);
+            drop(guard);
+            if let Some(w) = will.filter(|w| w.delay_secs == 0) {
+                self.publish_now(w.msg, None);
+            }
+            return;
+        }
+        meta.conn = None;
+        meta.disconnected_at_ms = Some(now_ms());
+        let generation = meta.generation;
+        drop(meta);
+        slot.online.store(false, Ordering::Release);
+        let expiry = slot.state.lock().expiry_secs;
+        let mut commands = Vec::new();
+        if expiry == 0 {
+            self.drop_session(slot, &mut commands);
+        } else {
+            if let Some(w) = &will
+                && w.delay_secs > 0
+            {
+                // Keep the will with the session until it is due.
+                slot.meta.lock().will = Some(w.clone());
+            }
+            slot.meta.lock().stored = true;
+            commands.push(Command::PutSession {
+                client: slot.client_id.as_str().into(),
+                rec: slot.record(),
+            });
+        }
+        drop(guard);
+        if !commands.is_empty() {
+            self.store.submit_detached(commands);
+        }
+        if let Some(w) = will {
+            let delay = w.delay_secs.min(expiry);
+            if delay == 0 {
+                self.publish_now(w.msg, None);
+            } else {
+                self.schedule_will(slot.clone(), generation, delay);
+            }
+        }
+        if expiry > 0 && expiry != u32::MAX {
+            self.schedule_expiry(slot.clone(), generation, u64::from(expiry) * 1000);
+        }
+    }
+
+    fn schedule_will(self: &Arc<Self>, slot: Arc<Slot>, generation: u64, delay_secs: u32) {
+        let broker = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(u64::from(delay_secs))).await;
+            let will = {
+                let mut meta = slot.meta.lock();
+                if meta.generation != generation || meta.conn.is_some() {
+                    return;
+                }
+                meta.will.take()
+            };
+            if let Some(w) = will {
+                broker.publish_now(w.msg, None);
+                let rec = slot.record();
+                broker.store.submit_detached(vec![Command::PutSession {
+                    client: slot.client_id.as_str().into(),
+                    rec,
+                }]);
+            }
+        });
+    }
+
+    fn schedule_expiry(self: &Arc<Self>, slot: Arc<Slot>, generation: u64, after_ms: u64) {
+        let broker = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(after_ms)).await;
+            let _guard = broker.connect_lock.lock();
+            let will = {
+                let mut meta = slot.meta.lock();
+                if meta.generation != generation || meta.conn.is_some() {
+                    return;
+                }
+                meta.will.take()
+            };
+            let mut commands = Vec::new();
+            broker.drop_session(&slot, &mut commands);
+            broker.store.submit_detached(commands);
+            drop(_guard);
+            if let Some(w) = will {
+                broker.publish_now(w.msg, None);
+            }
+            tracing::debug!(client = %slot.client_id, "session expired");
+        });
+    }
+
+    /// Route a message and write what must be stored, without waiting for the commit.
+    pub fn publish_now(&self, msg: Arc<Message>, publisher: Option<&ClientId>) {
+        let (commands, _) = self.publish(msg, publisher);
+        if !commands.is_empty() {
+            self.store.submit_detached(commands);
+        }
+    }
+
+    /// Route `msg` to every matching session and update the retained index. Returns the store
+    /// writes that make it durable (to commit before acknowledging) and how many sessions
+    /// matched.
+    pub fn publish(&self, msg: Arc<Message>, publisher: Option<&ClientId>) -> (Vec<Command>, usize) {
+        let mut commands = Vec::new();
+        self.stats.messages_received.fetch_add(1, Ordering::Relaxed);
+        if msg.retain {
+            let topic = msg.topic.to_string();
+            if msg.payload.is_empty() {
+                if self.retained.write().remove(&topic) {
+                    commands.push(Command::DeleteRetained { topic });
+                }
+            } else {
+                self.retained.write().insert(msg.clone());
+                commands.push(Command::PutRetained {
+                    topic,
+                    rec: RetainedRecord { msg: MessageRecord::from(&*msg), stored_at_ms: now_ms() },
+                });
+            }
+        }
+        let routes = {
+            let online = |c: &ClientId| {
+                self.sessions.read().get(c).is_some_and(|s| s.online.load(Ordering::Acquire))
+            };
+            self.trie.read().route(&msg.topic, publisher, &online)
+        };
+        let matched = routes.len();
+        for route in routes {
+            let Some(slot) = self.slot(&route.client) else { continue };
+            let delivery = Delivery {
+                qos: msg.qos.min(route.qos),
+                retain: msg.retain && route.retain_as_published,
+                sub_ids: route.sub_ids,
+                msg: msg.clone(),
+            };
+            self.deliver(&slot, delivery, &mut commands);
+        }
+        (commands, matched)
+    }
+
+    /// Queue one delivery on a session and wake its connection.
+    pub fn deliver(&self, slot: &Slot, delivery: Delivery, commands: &mut Vec<Command>) {
+        let online = slot.online.load(Ordering::Acquire);
+        if !online && delivery.qos == QoS::AtMostOnce {
+            return;
+        }
+        let mut state = slot.state.lock();
+        let persist = state.is_persistent() && delivery.qos != QoS::AtMostOnce;
+        let rec = persist.then(|| DeliveryRecord::from(&delivery));
+        match state.enqueue(delivery) {
+            Some(seq) => {
+                if let Some(rec) = rec {
+                    commands.push(Command::Enqueue {
+                        client: slot.client_id.as_str().into(),
+                        seq,
+                        rec,
+                    });
+                }
+            }
+            None => {
+                self.stats.messages_dropped.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(client = %slot.client_id, "session queue full; message dropped");
+            }
+        }
+        drop(state);
+        slot.notify.notify_one();
+    }
+
+    /// Add or replace a subscription. Returns whether it existed and the store write.
+    pub fn subscribe(
+        &self,
+        slot: &Slot,
+        raw: &str,
+        group: Option<&str>,
+        filter: &str,
+        opts: SubOptions,
+    ) -> (bool, Option<Command>) {
+        let mut state = slot.state.lock();
+        let existed = self.trie.write().insert(filter, group, &slot.client_id, opts);
+        state.subscriptions.insert(raw.to_string(), opts);
+        let cmd = state.is_persistent().then(|| Command::PutSubscription {
+            client: slot.client_id.as_str().into(),
+            filter: raw.to_string(),
+            rec: SubscriptionRecord::from(&opts),
+        });
+        (existed, cmd)
+    }
+
+    /// Remove a subscription. Returns whether it existed and the store write.
+    pub fn unsubscribe(&self, slot: &Slot, raw: &str) -> (bool, Option<Command>) {
+        let Ok(parsed) = topic::parse_filter(raw) else { return (false, None) };
+        let mut state = slot.state.lock();
+        let existed = state.subscriptions.remove(raw).is_some();
+        self.trie.write().remove(parsed.filter, parsed.group, &slot.client_id);
+        let cmd = (existed && state.is_persistent()).then(|| Command::DeleteSubscription {
+            client: slot.client_id.as_str().into(),
+            filter: raw.to_string(),
+        });
+        (existed, cmd)
+    }
+
+    /// Retained messages matching `filter`, unexpired.
+    pub fn retained_matching(&self, filter: &str) -> Vec<Arc<Message>> {
+        let now = now_ms();
+        let mut v = self.retained.read().matching(filter);
+        v.retain(|m| !m.is_expired(now));
+        v
+    }
+
+    /// Tell every connected client to go away (shutdown).
+    pub fn connected_slots(&self) -> Vec<Arc<Slot>> {
+        self.sessions.read().values().filter(|s| s.online.load(Ordering::Acquire)).cloned().collect()
+    }
+
+    fn restore(self: &Arc<Self>, loaded: Loaded) {
+        let now = now_ms();
+        let mut bad = 0usize;
+        let mut slots: HashMap<String, Arc<Slot>> = HashMap::new();
+        for (client, rec) in loaded.sessions {
+            let id = ClientId::new(&client);
+            let will = rec.will.as_ref().and_then(|w| {
+                w.msg.to_message().ok().map(|m| Will { msg: Arc::new(m), delay_secs: w.delay_secs })
+            });
+            let state = SessionState::new(id.clone(), rec.expiry_secs, self.queued_max());
+            let meta = SlotMeta {
+                will,
+                protocol: rec.protocol,
+                created_at_ms: rec.created_at_ms,
+                // Connected when the broker stopped: the connection ended now.
+                disconnected_at_ms: Some(rec.disconnected_at_ms.unwrap_or(now)),
+                generation: 1,
+                conn: None,
+                stored: true,
+            };
+            slots.insert(client, Slot::new(id, state, meta));
+        }
+        {
+            let mut trie = self.trie.write();
+            for (client, raw, rec) in loaded.subscriptions {
+                let (Some(slot), Ok(opts), Ok(p)) =
+                    (slots.get(&client), rec.to_options(), topic::parse_filter(&raw))
+                else {
+                    bad += 1;
+                    continue;
+                };
+                trie.insert(p.filter, p.group, &slot.client_id, opts);
+                slot.state.lock().subscriptions.insert(raw.clone(), opts);
+            }
+        }
+        for (client, seq, rec) in loaded.queued {
+            match (slots.get(&client), rec.to_delivery()) {
+                (Some(slot), Ok(d)) => slot.state.lock().restore_queued(seq, d),
+                _ => bad += 1,
+            }
+        }
+        for (client, pid, rec) in loaded.inflight_out {
+            match (slots.get(&client), rec.to_inflight()) {
+                (Some(slot), Ok(i)) => slot.state.lock().restore_inflight(pid, i),
+                _ => bad += 1,
+            }
+        }
+        for (client, pid) in loaded.inflight_in {
+            if let Some(slot) = slots.get(&client) {
+                slot.state.lock().incoming_qos2.insert(pid);
+            }
+        }
+        {
+            let mut retained = self.retained.write();
+            for (topic, rec) in loaded.retained {
+                match rec.msg.to_message() {
+                    Ok(m) => retained.insert(Arc::new(m)),
+                    Err(e) => {
+                        bad += 1;
+                        tracing::warn!(%topic, error = %e, "skipping unreadable retained message");
+                    }
+                }
+            }
+        }
+        if bad > 0 {
+            tracing::warn!(records = bad, "store records that could not be restored were skipped");
+        }
+        let count = slots.len();
+        let mut sessions = self.sessions.write();
+        for (_, slot) in slots {
+            sessions.insert(slot.client_id.clone(), slot);
+        }
+        drop(sessions);
+        tracing::info!(
+            sessions = count,
+            subscriptions = self.subscription_count(),
+            retained = self.retained_count(),
+            "state restored from the store"
+        );
+    }
+
+    /// Start the timers of restored sessions (wills due, expiry). Needs a runtime.
+    pub fn start_restored_timers(self: &Arc<Self>) {
+        let now = now_ms();
+        let slots: Vec<Arc<Slot>> = self.sessions.read().values().cloned().collect();
+        for slot in slots {
+            let expiry = slot.state.lock().expiry_secs;
+            let (gone_ms, will_delay) = {
+                let meta = slot.meta.lock();
+                let gone = now.saturating_sub(meta.disconnected_at_ms.unwrap_or(now));
+                (gone, meta.will.as_ref().map(|w| w.delay_secs))
+            };
+            if let Some(delay) = will_delay {
+                let due_ms = u64::from(delay.min(expiry)) * 1000;
+                let left = due_ms.saturating_sub(gone_ms);
+                self.schedule_will(slot.clone(), 1, u32::try_from(left / 1000).unwrap_or(u32::MAX));
+            }
+            if expiry != u32::MAX {
+                let left = (u64::from(expiry) * 1000).saturating_sub(gone_ms);
+                self.schedule_expiry(slot, 1, left);
+            }
+        }
+    }
+}
+
+impl Broker {
+    /// Route a `$SYS` message: retained in memory and delivered, never stored.
+    pub fn publish_sys(&self, msg: Arc<Message>) {
+        let (commands, _) = self.publish(msg, None);
+        // Only the retained write and QoS 0 deliveries can come out of a QoS 0 `$SYS` publish;
+        // the retained copy is kept in memory only.
+        let rest: Vec<Command> =
+            commands.into_iter().filter(|c| !matches!(c, Command::PutRetained { .. })).collect();
+        if !rest.is_empty() {
+            self.store.submit_detached(rest);
+        }
+        self.stats.messages_received.fetch_sub(1, Ordering::Relaxed);
+    }
+}

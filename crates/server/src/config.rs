@@ -1,0 +1,177 @@
+//! The broker's typed configuration. `holdfast` resolves it (file, environment, defaults);
+//! every key, default and limit is listed in `docs/config.md`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// Everything the server needs.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BrokerConfig {
+    pub node: NodeConfig,
+    pub listeners: ListenersConfig,
+    pub mqtt: MqttConfig,
+    pub store: StoreConfig,
+    pub acl: AclConfig,
+}
+
+/// `[node]`
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeConfig {
+    /// Where the store and node identity live. Resolved by `holdfast` when unset.
+    pub data_dir: Option<PathBuf>,
+}
+
+/// `[listeners]`: one TCP listener always, TLS and WebSocket when configured.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ListenersConfig {
+    pub tcp: TcpListenerConfig,
+    pub tls: Option<TlsListenerConfig>,
+    pub ws: Option<WsListenerConfig>,
+}
+
+impl Default for ListenersConfig {
+    fn default() -> Self {
+        ListenersConfig { tcp: TcpListenerConfig::default(), tls: None, ws: None }
+    }
+}
+
+/// `[listeners.tcp]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TcpListenerConfig {
+    pub bind: SocketAddr,
+    pub enabled: bool,
+}
+
+impl Default for TcpListenerConfig {
+    fn default() -> Self {
+        TcpListenerConfig { bind: SocketAddr::from(([127, 0, 0, 1], 1883)), enabled: true }
+    }
+}
+
+/// `[listeners.tls]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsListenerConfig {
+    pub bind: SocketAddr,
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+}
+
+/// `[listeners.ws]`: MQTT over WebSocket at `path`, subprotocol `mqtt`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WsListenerConfig {
+    pub bind: SocketAddr,
+    #[serde(default = "default_ws_path")]
+    pub path: String,
+}
+
+fn default_ws_path() -> String {
+    "/mqtt".into()
+}
+
+/// `[mqtt]`: protocol limits and defaults.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MqttConfig {
+    /// Largest packet accepted from a client (bytes); advertised as Maximum Packet Size.
+    pub packet_bytes_max: u32,
+    /// Largest keep-alive a client may use; a v5 client asking more gets Server Keep Alive.
+    pub keepalive_secs_max: u16,
+    /// Receive Maximum advertised: QoS 1/2 PUBLISHes a client may have unacknowledged.
+    pub receive_maximum: u16,
+    /// Topic Alias Maximum advertised to clients (aliases they may use toward the broker).
+    pub topic_aliases_max: u16,
+    /// Deliveries that may wait per session; later ones are dropped (and counted).
+    pub queued_messages_max: usize,
+    /// Longest Session Expiry Interval granted (seconds); `u32::MAX`: no limit.
+    pub session_expiry_secs_max: u32,
+    /// Longest time to wait for CONNECT after a connection opens.
+    pub connect_timeout_secs: u64,
+    /// Interval of the `$SYS/broker/...` statistics; 0 turns them off.
+    pub sys_interval_secs: u64,
+    /// Allow clients without a username.
+    pub allow_anonymous: bool,
+}
+
+impl Default for MqttConfig {
+    fn default() -> Self {
+        MqttConfig {
+            packet_bytes_max: 1024 * 1024,
+            keepalive_secs_max: u16::MAX,
+            receive_maximum: 32,
+            topic_aliases_max: 64,
+            queued_messages_max: 10_000,
+            session_expiry_secs_max: u32::MAX,
+            connect_timeout_secs: 10,
+            sys_interval_secs: 10,
+            allow_anonymous: true,
+        }
+    }
+}
+
+/// `[store]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `sync`: fsync every group commit before acknowledging (default);
+    /// `periodic`: fsync every `flush_interval_ms`.
+    pub durability: DurabilityMode,
+    pub flush_interval_ms: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig { durability: DurabilityMode::Sync, flush_interval_ms: 1000 }
+    }
+}
+
+/// See [`StoreConfig::durability`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DurabilityMode {
+    Sync,
+    Periodic,
+}
+
+/// `[acl]`: static rules from the config file, checked in order; the first match decides.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AclConfig {
+    pub rules: Vec<AclRule>,
+}
+
+/// One `[[acl.rules]]` entry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AclRule {
+    pub permission: Permission,
+    pub action: AclAction,
+    /// Topic filter the rule covers (matched against the subscribed filter or published topic).
+    pub topic: String,
+}
+
+/// Allow or deny.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Permission {
+    Allow,
+    Deny,
+}
+
+/// What a rule covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AclAction {
+    Publish,
+    Subscribe,
+    All,
+}

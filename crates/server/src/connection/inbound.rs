@@ -1,0 +1,328 @@
+//! Packets from the client: PUBLISH and its QoS flows, SUBSCRIBE, UNSUBSCRIBE.
+
+use std::num::NonZeroU16;
+use std::sync::Arc;
+
+use holdfast_codec::{
+    DisconnectReasonCode, Packet, ProtocolVersion, Publish, PublishAck, PublishAck2,
+    PublishAck2Reason, PublishAckReason, QoS, Subscribe, SubscribeAck, SubscribeAckReason,
+    Unsubscribe, UnsubscribeAck, UnsubscribeAckReason,
+};
+use holdfast_core::{Delivery, Message, SubOptions, topic};
+use holdfast_store::Command;
+use holdfast_store::records::InflightRecord;
+
+use super::{Conn, Exit, PendingAck};
+use crate::acl::{self, Action};
+use crate::time::now_ms;
+
+fn ack(packet_id: NonZeroU16, reason_code: PublishAckReason) -> PublishAck {
+    PublishAck { packet_id, reason_code, properties: Vec::new(), reason_string: None }
+}
+
+fn ack2(packet_id: NonZeroU16, reason_code: PublishAck2Reason) -> PublishAck2 {
+    PublishAck2 { packet_id, reason_code, properties: Vec::new(), reason_string: None }
+}
+
+fn ready(p: Packet) -> PendingAck {
+    Box::pin(async move { Some(p) })
+}
+
+impl Conn {
+    /// Resolve the topic alias of an inbound PUBLISH (MQTT 5.0 §3.3.2.3.4).
+    fn resolve_topic(&mut self, p: &mut Publish) -> Result<(), Exit> {
+        let alias = p.properties.as_mut().and_then(|pr| pr.topic_alias.take());
+        let Some(alias) = alias else {
+            if p.topic.is_empty() {
+                return Err(Exit::Error(
+                    DisconnectReasonCode::ProtocolError,
+                    "empty topic without a topic alias".into(),
+                ));
+            }
+            return Ok(());
+        };
+        if alias.get() > self.broker.config.mqtt.topic_aliases_max {
+            return Err(Exit::Error(
+                DisconnectReasonCode::TopicAliasInvalid,
+                format!("topic alias {alias} above the maximum"),
+            ));
+        }
+        if p.topic.is_empty() {
+            match self.in_aliases.get(&alias.get()) {
+                Some(t) => p.topic = t.clone(),
+                None => {
+                    return Err(Exit::Error(
+                        DisconnectReasonCode::ProtocolError,
+                        format!("topic alias {alias} was never set"),
+                    ));
+                }
+            }
+        } else {
+            self.in_aliases.insert(alias.get(), p.topic.clone());
+        }
+        Ok(())
+    }
+
+    pub(super) fn on_publish(&mut self, mut p: Publish) -> Option<Exit> {
+        if let Err(exit) = self.resolve_topic(&mut p) {
+            return Some(exit);
+        }
+        if let Err(e) = topic::validate_name(&p.topic) {
+            return Some(Exit::Error(DisconnectReasonCode::TopicNameInvalid, e.to_string()));
+        }
+        let pid = p.packet_id;
+        // Receive Maximum (MQTT-3.3.4-9): too many unacknowledged QoS 1/2 PUBLISHes.
+        let in_flight = self.qos1_unacked + self.slot.state.lock().incoming_qos2.len();
+        if p.qos != QoS::AtMostOnce
+            && in_flight >= usize::from(self.broker.config.mqtt.receive_maximum)
+        {
+            let dup_qos2 = p.qos == QoS::ExactlyOnce
+                && pid.is_some_and(|id| self.slot.state.lock().incoming_qos2.contains(&id.get()));
+            if !dup_qos2 {
+                return Some(Exit::Error(
+                    DisconnectReasonCode::ReceiveMaximumExceeded,
+                    "more unacknowledged QoS 1/2 PUBLISHes than Receive Maximum".into(),
+                ));
+            }
+        }
+        let (Some(pid), false) = (pid, p.qos == QoS::AtMostOnce) else {
+            self.route(&p);
+            return None;
+        };
+        if p.qos == QoS::ExactlyOnce && self.slot.state.lock().incoming_qos2.contains(&pid.get()) {
+            // A retransmission of a QoS 2 PUBLISH already received: acknowledge, don't route.
+            self.pending.push_back(ready(Packet::PublishReceived(ack(pid, PublishAckReason::Success))));
+            return None;
+        }
+        let (commands, reason) = self.route(&p);
+        let mut commands = commands;
+        let reply = if p.qos == QoS::AtLeastOnce {
+            self.qos1_unacked += 1;
+            Packet::PublishAck(ack(pid, reason))
+        } else {
+            let mut state = self.slot.state.lock();
+            state.incoming_qos2.insert(pid.get());
+            if state.is_persistent() {
+                commands.push(Command::PutInflightIn {
+                    client: self.client_id.as_str().into(),
+                    packet_id: pid.get(),
+                });
+            }
+            Packet::PublishReceived(ack(pid, reason))
+        };
+        if commands.is_empty() {
+            self.pending.push_back(ready(reply));
+        } else {
+            let ticket = self.broker.store.submit(commands);
+            self.pending.push_back(Box::pin(async move { ticket.wait().await.ok().map(|()| reply) }));
+        }
+        None
+    }
+
+    /// Authorize and route one PUBLISH. Returns the store writes and the ack reason.
+    fn route(&mut self, p: &Publish) -> (Vec<Command>, PublishAckReason) {
+        let allowed = !p.topic.starts_with("$SYS")
+            && acl::check(&self.broker.config.acl, Action::Publish, &p.topic);
+        if !allowed {
+            tracing::debug!(client = %self.client_id, topic = %p.topic, "publish denied");
+            let reason = if self.version == ProtocolVersion::V5 {
+                PublishAckReason::NotAuthorized
+            } else {
+                PublishAckReason::Success
+            };
+            return (Vec::new(), reason);
+        }
+        let (props, expiry) = Message::props_from_publish(p.properties.as_ref());
+        let msg = Arc::new(Message {
+            topic: p.topic.clone(),
+            payload: p.payload.clone(),
+            qos: p.qos,
+            retain: p.retain,
+            props,
+            expires_at_ms: expiry.map(|s| now_ms() + u64::from(s) * 1000),
+        });
+        let (commands, matched) = self.broker.publish(msg, Some(&self.client_id));
+        let reason = if matched == 0 && self.version == ProtocolVersion::V5 {
+            PublishAckReason::NoMatchingSubscribers
+        } else {
+            PublishAckReason::Success
+        };
+        (commands, reason)
+    }
+
+    pub(super) fn on_puback(&mut self, packet_id: u16) -> Option<Exit> {
+        let done = self.slot.state.lock().on_puback(packet_id);
+        if done.is_some() && self.slot.state.lock().is_persistent() {
+            self.broker.store.submit_detached(vec![Command::DeleteInflightOut {
+                client: self.client_id.as_str().into(),
+                packet_id,
+            }]);
+        }
+        None
+    }
+
+    pub(super) fn on_pubrec(&mut self, a: PublishAck) -> Option<Exit> {
+        let pid = a.packet_id.get();
+        let client = self.client_id.as_str().to_string();
+        let mut state = self.slot.state.lock();
+        let persistent = state.is_persistent();
+        if (a.reason_code as u8) >= 0x80 {
+            let gone = state.on_pubrec_failed(pid);
+            drop(state);
+            if gone.is_some() && persistent {
+                self.broker
+                    .store
+                    .submit_detached(vec![Command::DeleteInflightOut { client, packet_id: pid }]);
+            }
+            return None;
+        }
+        let known = state.on_pubrec(pid).is_some();
+        let rec = state
+            .inflight()
+            .find(|(id, _)| *id == pid)
+            .map(|(_, i)| InflightRecord::from(i));
+        drop(state);
+        let reason = if known {
+            PublishAck2Reason::Success
+        } else {
+            PublishAck2Reason::PacketIdNotFound
+        };
+        if let (true, Some(rec)) = (persistent, rec) {
+            self.broker
+                .store
+                .submit_detached(vec![Command::PutInflightOut { client, packet_id: pid, rec }]);
+        }
+        self.encode(Packet::PublishRelease(ack2(a.packet_id, reason)));
+        None
+    }
+
+    pub(super) fn on_pubrel(&mut self, pid: NonZeroU16) -> Option<Exit> {
+        let mut state = self.slot.state.lock();
+        let known = state.incoming_qos2.remove(&pid.get());
+        let persistent = state.is_persistent();
+        drop(state);
+        if known && persistent {
+            self.broker.store.submit_detached(vec![Command::DeleteInflightIn {
+                client: self.client_id.as_str().into(),
+                packet_id: pid.get(),
+            }]);
+        }
+        let reason = if known {
+            PublishAck2Reason::Success
+        } else {
+            PublishAck2Reason::PacketIdNotFound
+        };
+        // Keep PUBCOMP behind any PUBREC still waiting for its commit.
+        self.pending.push_back(ready(Packet::PublishComplete(ack2(pid, reason))));
+        None
+    }
+
+    pub(super) fn on_pubcomp(&mut self, packet_id: u16) -> Option<Exit> {
+        let done = self.slot.state.lock().on_pubcomp(packet_id);
+        if done.is_some() && self.slot.state.lock().is_persistent() {
+            self.broker.store.submit_detached(vec![Command::DeleteInflightOut {
+                client: self.client_id.as_str().into(),
+                packet_id,
+            }]);
+        }
+        None
+    }
+
+    pub(super) fn on_subscribe(&mut self, s: Subscribe) -> Option<Exit> {
+        if s.topic_filters.is_empty() {
+            return Some(Exit::Error(
+                DisconnectReasonCode::ProtocolError,
+                "SUBSCRIBE with no topic filter".into(),
+            ));
+        }
+        let mut status = Vec::with_capacity(s.topic_filters.len());
+        let mut commands = Vec::new();
+        let mut retained: Vec<(Arc<Message>, QoS)> = Vec::new();
+        for (raw, o) in &s.topic_filters {
+            let parsed = match topic::parse_filter(raw) {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::debug!(client = %self.client_id, filter = %raw, error = %e, "bad filter");
+                    status.push(SubscribeAckReason::TopicFilterInvalid);
+                    continue;
+                }
+            };
+            if parsed.group.is_some() && o.no_local {
+                return Some(Exit::Error(
+                    DisconnectReasonCode::ProtocolError,
+                    "no-local set on a shared subscription".into(),
+                ));
+            }
+            if !acl::check(&self.broker.config.acl, Action::Subscribe, raw) {
+                status.push(SubscribeAckReason::NotAuthorized);
+                continue;
+            }
+            let opts = SubOptions {
+                qos: o.qos,
+                no_local: o.no_local,
+                retain_as_published: o.retain_as_published,
+                retain_handling: o.retain_handling as u8,
+                sub_id: s.id.map(|i| i.get()),
+            };
+            let (existed, cmd) =
+                self.broker.subscribe(&self.slot, raw, parsed.group, parsed.filter, opts);
+            commands.extend(cmd);
+            let send_retained = parsed.group.is_none()
+                && (opts.retain_handling == 0 || (opts.retain_handling == 1 && !existed));
+            if send_retained {
+                retained.extend(
+                    self.broker.retained_matching(parsed.filter).into_iter().map(|m| (m, o.qos)),
+                );
+            }
+            status.push(match o.qos {
+                QoS::AtMostOnce => SubscribeAckReason::GrantedQos0,
+                QoS::AtLeastOnce => SubscribeAckReason::GrantedQos1,
+                QoS::ExactlyOnce => SubscribeAckReason::GrantedQos2,
+            });
+        }
+        self.encode(Packet::SubscribeAck(SubscribeAck {
+            packet_id: s.packet_id,
+            properties: Vec::new(),
+            reason_string: None,
+            status,
+        }));
+        let sub_ids: Vec<u32> = s.id.map(|i| i.get()).into_iter().collect();
+        for (msg, granted) in retained {
+            let delivery =
+                Delivery { qos: msg.qos.min(granted), retain: true, sub_ids: sub_ids.clone(), msg };
+            self.broker.deliver(&self.slot, delivery, &mut commands);
+        }
+        if !commands.is_empty() {
+            self.broker.store.submit_detached(commands);
+        }
+        None
+    }
+
+    pub(super) fn on_unsubscribe(&mut self, u: Unsubscribe) -> Option<Exit> {
+        let mut status = Vec::with_capacity(u.topic_filters.len());
+        let mut commands = Vec::new();
+        for raw in &u.topic_filters {
+            if topic::parse_filter(raw).is_err() {
+                status.push(UnsubscribeAckReason::TopicFilterInvalid);
+                continue;
+            }
+            let (existed, cmd) = self.broker.unsubscribe(&self.slot, raw);
+            commands.extend(cmd);
+            status.push(if existed {
+                UnsubscribeAckReason::Success
+            } else {
+                UnsubscribeAckReason::NoSubscriptionExisted
+            });
+        }
+        if !commands.is_empty() {
+            self.broker.store.submit_detached(commands);
+        }
+        self.encode(Packet::UnsubscribeAck(UnsubscribeAck {
+            packet_id: u.packet_id,
+            properties: Vec::new(),
+            reason_string: None,
+            status,
+        }));
+        None
+    }
+}

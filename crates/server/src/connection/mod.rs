@@ -1,0 +1,272 @@
+//! One client connection: a task that reads packets, runs them against the session and the
+//! broker, and pumps the session's queue out to the socket.
+//!
+//! - `handshake`: CONNECT, authentication, session attach, CONNACK.
+//! - `inbound`: PUBLISH/SUBSCRIBE/... from the client.
+//! - `outbound`: deliveries to the client (receive window, topic aliases, packet size).
+//!
+//! A protocol error ends this connection only (with a v5 DISCONNECT naming the reason);
+//! other clients and the stored data are unaffected.
+
+mod handshake;
+mod inbound;
+mod outbound;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use bytestring::ByteString;
+use futures::StreamExt;
+use futures::stream::FuturesOrdered;
+use holdfast_codec::{
+    Disconnect, DisconnectReasonCode, MqttCodec, Packet, ProtocolVersion,
+};
+use holdfast_core::ClientId;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::codec::{Decoder, Encoder};
+
+use crate::Broker;
+use crate::broker::{Kick, Slot};
+use crate::transport::Transport;
+
+/// An acknowledgement waiting for its store commit.
+type PendingAck = Pin<Box<dyn Future<Output = Option<Packet>> + Send>>;
+
+/// How a connection ended.
+#[derive(Debug)]
+enum Exit {
+    /// Client sent DISCONNECT (normal: no will; `with_will`: reason 0x04).
+    Disconnect { with_will: bool },
+    /// The socket closed or failed.
+    Lost,
+    /// We end it, telling a v5 client why.
+    Error(DisconnectReasonCode, String),
+    Kicked(Kick),
+    Shutdown,
+}
+
+/// Per-connection state.
+struct Conn {
+    broker: Arc<Broker>,
+    io: Transport,
+    peer: SocketAddr,
+    codec: MqttCodec,
+    rbuf: BytesMut,
+    wbuf: BytesMut,
+    version: ProtocolVersion,
+    slot: Arc<Slot>,
+    conn_id: u64,
+    client_id: ClientId,
+    keepalive: Duration,
+    /// The client's Receive Maximum: QoS 1/2 deliveries we may have in flight.
+    client_receive_max: usize,
+    /// Topic aliases the client accepts from us, and those we assigned.
+    client_alias_max: u16,
+    out_aliases: HashMap<ByteString, u16>,
+    /// Topic aliases the client set toward us.
+    in_aliases: HashMap<u16, ByteString>,
+    /// QoS 1 PUBLISHes received whose PUBACK is not sent yet.
+    qos1_unacked: usize,
+    pending: FuturesOrdered<PendingAck>,
+    kick_rx: mpsc::UnboundedReceiver<Kick>,
+}
+
+/// Serve one accepted connection until it ends.
+pub async fn serve(broker: Arc<Broker>, io: Transport, peer: SocketAddr) {
+    let Some(mut conn) = handshake::accept(broker, io, peer).await else { return };
+    let exit = conn.run().await;
+    conn.finish(exit).await;
+}
+
+impl Conn {
+    async fn run(&mut self) -> Exit {
+        // A resumed session first gets its unacknowledged messages again.
+        let resend = self.slot.state.lock().resend();
+        for out in resend {
+            self.write_outgoing(out);
+        }
+        let mut deadline = self.next_deadline();
+        loop {
+            self.pump();
+            if let Err(e) = self.flush().await {
+                tracing::debug!(client = %self.client_id, error = %e, "write failed");
+                return Exit::Lost;
+            }
+            let shutdown = self.broker.shutdown.clone();
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => return Exit::Shutdown,
+                k = self.kick_rx.recv() => {
+                    if let Some(k) = k { return Exit::Kicked(k) }
+                }
+                Some(ack) = self.pending.next(), if !self.pending.is_empty() => {
+                    match ack {
+                        Some(p) => self.send_ack(p),
+                        None => return Exit::Error(
+                            DisconnectReasonCode::UnspecifiedError,
+                            "store commit failed".into(),
+                        ),
+                    }
+                }
+                _ = self.slot.notify.notified() => {}
+                _ = tokio::time::sleep_until(deadline), if !self.keepalive.is_zero() => {
+                    return Exit::Error(
+                        DisconnectReasonCode::KeepAliveTimeout,
+                        "keep alive timeout".into(),
+                    );
+                }
+                r = self.io.read(&mut self.rbuf) => {
+                    match r {
+                        Ok(0) | Err(_) => return Exit::Lost,
+                        Ok(n) => {
+                            self.broker.stats.bytes_received.fetch_add(n as u64, Ordering::Relaxed);
+                            deadline = self.next_deadline();
+                            if let Some(exit) = self.decode_all() {
+                                return exit;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn next_deadline(&self) -> Instant {
+        // MQTT-3.1.2-24: one and a half keep-alive periods.
+        Instant::now() + self.keepalive + self.keepalive / 2
+    }
+
+    /// Handle every complete packet in the read buffer.
+    fn decode_all(&mut self) -> Option<Exit> {
+        loop {
+            match self.codec.decode(&mut self.rbuf) {
+                Ok(Some(packet)) => {
+                    if let Some(exit) = self.handle(packet) {
+                        return Some(exit);
+                    }
+                }
+                Ok(None) => return None,
+                Err(e) => return Some(Exit::Error(e.reason_code(), e.to_string())),
+            }
+        }
+    }
+
+    fn handle(&mut self, packet: Packet) -> Option<Exit> {
+        match packet {
+            Packet::Publish(p) => self.on_publish(*p),
+            Packet::PublishAck(a) => self.on_puback(a.packet_id.get()),
+            Packet::PublishReceived(a) => self.on_pubrec(a),
+            Packet::PublishRelease(a) => self.on_pubrel(a.packet_id),
+            Packet::PublishComplete(a) => self.on_pubcomp(a.packet_id.get()),
+            Packet::Subscribe(s) => self.on_subscribe(s),
+            Packet::Unsubscribe(u) => self.on_unsubscribe(u),
+            Packet::PingRequest => {
+                self.encode(Packet::PingResponse);
+                None
+            }
+            Packet::Disconnect(d) => self.on_disconnect(d),
+            Packet::Connect(_) => Some(Exit::Error(
+                DisconnectReasonCode::ProtocolError,
+                "second CONNECT on one connection".into(),
+            )),
+            Packet::Auth(_) => Some(Exit::Error(
+                DisconnectReasonCode::BadAuthenticationMethod,
+                "enhanced authentication is not supported".into(),
+            )),
+            other => Some(Exit::Error(
+                DisconnectReasonCode::ProtocolError,
+                format!("unexpected packet type {} from a client", other.packet_type() >> 4),
+            )),
+        }
+    }
+
+    fn on_disconnect(&mut self, d: Disconnect) -> Option<Exit> {
+        if let Some(expiry) = d.session_expiry_interval_secs {
+            let mut state = self.slot.state.lock();
+            if state.expiry_secs == 0 && expiry != 0 {
+                drop(state);
+                return Some(Exit::Error(
+                    DisconnectReasonCode::ProtocolError,
+                    "session expiry set on DISCONNECT after CONNECT had 0".into(),
+                ));
+            }
+            state.expiry_secs = expiry.min(self.broker.config.mqtt.session_expiry_secs_max);
+        }
+        let with_will = d.reason_code == DisconnectReasonCode::DisconnectWithWillMessage;
+        Some(Exit::Disconnect { with_will })
+    }
+
+    /// Put a packet in the write buffer.
+    fn encode(&mut self, packet: Packet) -> bool {
+        match self.codec.encode(packet, &mut self.wbuf) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::debug!(client = %self.client_id, error = %e, "packet not sent");
+                false
+            }
+        }
+    }
+
+    fn send_ack(&mut self, p: Packet) {
+        if matches!(p, Packet::PublishAck(_)) {
+            self.qos1_unacked = self.qos1_unacked.saturating_sub(1);
+        }
+        self.encode(p);
+    }
+
+    async fn flush(&mut self) -> std::io::Result<()> {
+        if self.wbuf.is_empty() {
+            return Ok(());
+        }
+        let data = self.wbuf.split();
+        self.broker.stats.bytes_sent.fetch_add(data.len() as u64, Ordering::Relaxed);
+        self.io.write_all(&data).await
+    }
+
+    async fn finish(mut self, exit: Exit) {
+        let (reason, publish_will) = match &exit {
+            Exit::Disconnect { with_will } => (None, *with_will),
+            Exit::Lost => (None, true),
+            Exit::Error(code, msg) => {
+                tracing::info!(client = %self.client_id, peer = %self.peer, reason = ?code, "closing connection: {msg}");
+                (Some(*code), true)
+            }
+            Exit::Kicked(Kick::TakenOver) => (Some(DisconnectReasonCode::SessionTakenOver), true),
+            Exit::Kicked(Kick::Administrative) => {
+                (Some(DisconnectReasonCode::AdministrativeAction), true)
+            }
+            // The will stays with the session; a restart treats the connection as lost.
+            Exit::Shutdown => (Some(DisconnectReasonCode::ServerShuttingDown), false),
+        };
+        // Acknowledgements whose commits are under way still go out if they finish quickly.
+        if !matches!(exit, Exit::Lost) {
+            let drain = async {
+                while let Some(Some(p)) = self.pending.next().await {
+                    self.send_ack(p);
+                }
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
+            if let Some(code) = reason
+                && self.version == ProtocolVersion::V5
+            {
+                self.encode(Packet::Disconnect(Disconnect {
+                    reason_code: code,
+                    session_expiry_interval_secs: None,
+                    server_reference: None,
+                    reason_string: None,
+                    user_properties: Vec::new(),
+                }));
+            }
+            let _ = self.flush().await;
+        }
+        self.io.shutdown().await;
+        self.broker.disconnect(&self.slot, self.conn_id, publish_will);
+        tracing::debug!(client = %self.client_id, ?exit, "connection closed");
+    }
+}
