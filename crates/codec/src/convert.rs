@@ -17,7 +17,10 @@ pub fn v3_to_v5(p: v3::Packet) -> Result<Packet, CodecError> {
         v3::Packet::PublishReceived { packet_id } => Packet::PublishReceived(ack(packet_id)),
         v3::Packet::PublishRelease { packet_id } => Packet::PublishRelease(ack2(packet_id)),
         v3::Packet::PublishComplete { packet_id } => Packet::PublishComplete(ack2(packet_id)),
-        v3::Packet::Subscribe { packet_id, topic_filters } => Packet::Subscribe(v5::Subscribe {
+        v3::Packet::Subscribe {
+            packet_id,
+            topic_filters,
+        } => Packet::Subscribe(v5::Subscribe {
             packet_id,
             id: None,
             user_properties: Vec::new(),
@@ -34,13 +37,14 @@ pub fn v3_to_v5(p: v3::Packet) -> Result<Packet, CodecError> {
                 })
                 .collect(),
         }),
-        v3::Packet::Unsubscribe { packet_id, topic_filters } => {
-            Packet::Unsubscribe(v5::Unsubscribe {
-                packet_id,
-                user_properties: Vec::new(),
-                topic_filters,
-            })
-        }
+        v3::Packet::Unsubscribe {
+            packet_id,
+            topic_filters,
+        } => Packet::Unsubscribe(v5::Unsubscribe {
+            packet_id,
+            user_properties: Vec::new(),
+            topic_filters,
+        }),
         v3::Packet::PingRequest => Packet::PingRequest,
         v3::Packet::Disconnect => Packet::Disconnect(v5::Disconnect {
             reason_code: v5::DisconnectReasonCode::NormalDisconnection,
@@ -62,7 +66,11 @@ fn connect(c: v3::Connect) -> v5::Connect {
     v5::Connect {
         clean_start: c.clean_session,
         keep_alive: c.keep_alive,
-        session_expiry_interval_secs: if c.clean_session { 0 } else { SESSION_EXPIRY_NEVER },
+        session_expiry_interval_secs: if c.clean_session {
+            0
+        } else {
+            SESSION_EXPIRY_NEVER
+        },
         auth_method: None,
         auth_data: None,
         request_problem_info: true,
@@ -121,10 +129,18 @@ pub fn v5_to_v3(p: Packet) -> Option<v3::Packet> {
             p.properties = None;
             v3::Packet::Publish(p)
         }
-        Packet::PublishAck(a) => v3::Packet::PublishAck { packet_id: a.packet_id },
-        Packet::PublishReceived(a) => v3::Packet::PublishReceived { packet_id: a.packet_id },
-        Packet::PublishRelease(a) => v3::Packet::PublishRelease { packet_id: a.packet_id },
-        Packet::PublishComplete(a) => v3::Packet::PublishComplete { packet_id: a.packet_id },
+        Packet::PublishAck(a) => v3::Packet::PublishAck {
+            packet_id: a.packet_id,
+        },
+        Packet::PublishReceived(a) => v3::Packet::PublishReceived {
+            packet_id: a.packet_id,
+        },
+        Packet::PublishRelease(a) => v3::Packet::PublishRelease {
+            packet_id: a.packet_id,
+        },
+        Packet::PublishComplete(a) => v3::Packet::PublishComplete {
+            packet_id: a.packet_id,
+        },
         Packet::SubscribeAck(a) => v3::Packet::SubscribeAck {
             packet_id: a.packet_id,
             status: a
@@ -144,7 +160,9 @@ pub fn v5_to_v3(p: Packet) -> Option<v3::Packet> {
                 })
                 .collect(),
         },
-        Packet::UnsubscribeAck(a) => v3::Packet::UnsubscribeAck { packet_id: a.packet_id },
+        Packet::UnsubscribeAck(a) => v3::Packet::UnsubscribeAck {
+            packet_id: a.packet_id,
+        },
         Packet::PingResponse => v3::Packet::PingResponse,
         // Client-side packets, encoded by test clients built on this codec.
         Packet::Connect(c) => v3::Packet::Connect(Box::new(v3::Connect {
@@ -164,11 +182,16 @@ pub fn v5_to_v3(p: Packet) -> Option<v3::Packet> {
         })),
         Packet::Subscribe(s) => v3::Packet::Subscribe {
             packet_id: s.packet_id,
-            topic_filters: s.topic_filters.into_iter().map(|(f, o)| (f, o.qos)).collect(),
+            topic_filters: s
+                .topic_filters
+                .into_iter()
+                .map(|(f, o)| (f, o.qos))
+                .collect(),
         },
-        Packet::Unsubscribe(u) => {
-            v3::Packet::Unsubscribe { packet_id: u.packet_id, topic_filters: u.topic_filters }
-        }
+        Packet::Unsubscribe(u) => v3::Packet::Unsubscribe {
+            packet_id: u.packet_id,
+            topic_filters: u.topic_filters,
+        },
         Packet::PingRequest => v3::Packet::PingRequest,
         Packet::Disconnect(_) | Packet::Auth(_) => return None,
     })
@@ -219,7 +242,9 @@ mod tests {
             reason_code: v5::ConnectAckReason::NotAuthorized,
             ..Default::default()
         };
-        codec.encode(Packet::ConnectAck(Box::new(ack)), &mut buf).expect("encodes");
+        codec
+            .encode(Packet::ConnectAck(Box::new(ack)), &mut buf)
+            .expect("encodes");
         assert_eq!(&buf[..], b"\x20\x02\x00\x05");
     }
 
@@ -227,13 +252,19 @@ mod tests {
     fn first_packet_must_be_connect() {
         let mut codec = MqttCodec::new(0);
         let mut buf = BytesMut::from(&b"\xc0\x00"[..]);
-        assert!(matches!(codec.decode(&mut buf), Err(CodecError::NotConnect)));
+        assert!(matches!(
+            codec.decode(&mut buf),
+            Err(CodecError::NotConnect)
+        ));
     }
 
     #[test]
     fn oversized_packet_is_refused_before_it_is_buffered() {
         let mut codec = MqttCodec::for_version(ProtocolVersion::V5, 16);
         let mut buf = BytesMut::from(&b"\x30\xff\x7f"[..]);
-        assert!(matches!(codec.decode(&mut buf), Err(CodecError::TooLarge { .. })));
+        assert!(matches!(
+            codec.decode(&mut buf),
+            Err(CodecError::TooLarge { .. })
+        ));
     }
 }

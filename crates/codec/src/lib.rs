@@ -18,6 +18,8 @@ mod mqtt_codec;
 pub use error::CodecError;
 pub use mqtt_codec::{MqttCodec, ProtocolVersion};
 
+pub use rmqtt_codec::error::DecodeError;
+pub use rmqtt_codec::types::{Publish, QoS};
 /// The packet model every other crate uses: MQTT 5.0 shapes.
 pub use rmqtt_codec::v5::{
     Auth, Connect, ConnectAck, ConnectAckReason, Disconnect, DisconnectReasonCode, LastWill,
@@ -25,8 +27,6 @@ pub use rmqtt_codec::v5::{
     RetainHandling, Subscribe, SubscribeAck, SubscribeAckReason, SubscriptionOptions, Unsubscribe,
     UnsubscribeAck, UnsubscribeAckReason, UserProperties,
 };
-pub use rmqtt_codec::error::DecodeError;
-pub use rmqtt_codec::types::{Publish, QoS};
 
 /// Encode one packet for `version` into a fresh buffer (used by tests, fuzzing and tools).
 pub fn encode_packet(

@@ -47,7 +47,10 @@ pub struct MqttCodec {
 impl MqttCodec {
     /// A codec for a fresh connection; `packet_bytes_max` bounds every inbound packet.
     pub fn new(packet_bytes_max: u32) -> Self {
-        MqttCodec { state: State::Detect, packet_bytes_max }
+        MqttCodec {
+            state: State::Detect,
+            packet_bytes_max,
+        }
     }
 
     /// A codec already fixed to `version` (for clients, tests and tools).
@@ -56,7 +59,10 @@ impl MqttCodec {
             ProtocolVersion::V311 => State::V3(v3::Codec::new(packet_bytes_max)),
             ProtocolVersion::V5 => State::V5(v5::Codec::new(packet_bytes_max, 0)),
         };
-        MqttCodec { state, packet_bytes_max }
+        MqttCodec {
+            state,
+            packet_bytes_max,
+        }
     }
 
     /// The version in use, once CONNECT has been read.

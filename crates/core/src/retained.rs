@@ -124,7 +124,9 @@ fn remove_at(node: &mut Node, levels: &[&str]) -> bool {
     let Some((level, rest)) = levels.split_first() else {
         return node.msg.take().is_some();
     };
-    let Some(child) = node.children.get_mut(*level) else { return false };
+    let Some(child) = node.children.get_mut(*level) else {
+        return false;
+    };
     let removed = remove_at(child, rest);
     if child.msg.is_none() && child.children.is_empty() {
         node.children.remove(*level);
@@ -164,7 +166,12 @@ mod tests {
     }
 
     fn level() -> impl Strategy<Value = String> {
-        prop_oneof![Just("a".to_string()), Just("b".to_string()), Just(String::new()), Just("$s".to_string())]
+        prop_oneof![
+            Just("a".to_string()),
+            Just("b".to_string()),
+            Just(String::new()),
+            Just("$s".to_string())
+        ]
     }
 
     proptest! {

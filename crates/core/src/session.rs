@@ -67,7 +67,12 @@ pub struct Inflight {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outgoing {
     /// A PUBLISH; `packet_id` is `None` for QoS 0.
-    Publish { packet_id: Option<u16>, seq: u64, delivery: Delivery, dup: bool },
+    Publish {
+        packet_id: Option<u16>,
+        seq: u64,
+        delivery: Delivery,
+        dup: bool,
+    },
     /// A PUBREL for a QoS 2 message already PUBREC'd (resent on reconnect).
     Release { packet_id: u16 },
 }
@@ -177,7 +182,11 @@ impl SessionState {
             let q = self.queue.pop_front()?;
             self.inflight.insert(
                 packet_id,
-                Inflight { seq: q.seq, delivery: q.delivery.clone(), state: InflightState::AwaitAck },
+                Inflight {
+                    seq: q.seq,
+                    delivery: q.delivery.clone(),
+                    state: InflightState::AwaitAck,
+                },
             );
             return Some(Outgoing::Publish {
                 packet_id: Some(packet_id),
@@ -293,12 +302,18 @@ mod tests {
             s.enqueue(delivery(QoS::AtLeastOnce, None));
         }
         let mut exp = vec![];
-        let Some(Outgoing::Publish { packet_id: Some(p1), .. }) = s.next_outgoing(2, 0, &mut exp)
+        let Some(Outgoing::Publish {
+            packet_id: Some(p1),
+            ..
+        }) = s.next_outgoing(2, 0, &mut exp)
         else {
             panic!("first publish")
         };
         assert!(s.next_outgoing(2, 0, &mut exp).is_some());
-        assert!(s.next_outgoing(2, 0, &mut exp).is_none(), "window of 2 is full");
+        assert!(
+            s.next_outgoing(2, 0, &mut exp).is_none(),
+            "window of 2 is full"
+        );
         assert!(s.on_puback(p1).is_some());
         assert!(s.on_puback(p1).is_none(), "second ack of one id is ignored");
         assert!(s.next_outgoing(2, 0, &mut exp).is_some());
@@ -311,20 +326,29 @@ mod tests {
         s.enqueue(delivery(QoS::ExactlyOnce, None));
         s.enqueue(delivery(QoS::ExactlyOnce, None));
         let mut exp = vec![];
-        let Some(Outgoing::Publish { packet_id: Some(a), .. }) = s.next_outgoing(10, 0, &mut exp)
+        let Some(Outgoing::Publish {
+            packet_id: Some(a), ..
+        }) = s.next_outgoing(10, 0, &mut exp)
         else {
             panic!()
         };
-        let Some(Outgoing::Publish { packet_id: Some(b), .. }) = s.next_outgoing(10, 0, &mut exp)
+        let Some(Outgoing::Publish {
+            packet_id: Some(b), ..
+        }) = s.next_outgoing(10, 0, &mut exp)
         else {
             panic!()
         };
-        assert!(s.on_pubcomp(a).is_none(), "PUBCOMP before PUBREC is ignored");
+        assert!(
+            s.on_pubcomp(a).is_none(),
+            "PUBCOMP before PUBREC is ignored"
+        );
         assert!(s.on_pubrec(a).is_some());
         let resend = s.resend();
         assert_eq!(resend.len(), 2);
         assert_eq!(resend[0], Outgoing::Release { packet_id: a });
-        assert!(matches!(resend[1], Outgoing::Publish { dup: true, packet_id: Some(p), .. } if p == b));
+        assert!(
+            matches!(resend[1], Outgoing::Publish { dup: true, packet_id: Some(p), .. } if p == b)
+        );
         assert!(s.on_pubcomp(a).is_some());
     }
 
@@ -335,7 +359,13 @@ mod tests {
         s.enqueue(delivery(QoS::AtMostOnce, None));
         let mut exp = vec![];
         let out = s.next_outgoing(10, 5_000, &mut exp);
-        assert!(matches!(out, Some(Outgoing::Publish { packet_id: None, .. })));
+        assert!(matches!(
+            out,
+            Some(Outgoing::Publish {
+                packet_id: None,
+                ..
+            })
+        ));
         assert_eq!(exp.len(), 1);
     }
 

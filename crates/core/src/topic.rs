@@ -15,7 +15,9 @@ pub enum TopicError {
     BadSingleLevel,
     #[error("topic contains U+0000")]
     Nul,
-    #[error("shared subscription must be $share/<group>/<filter> with a non-empty group without wildcards")]
+    #[error(
+        "shared subscription must be $share/<group>/<filter> with a non-empty group without wildcards"
+    )]
     BadShare,
 }
 
@@ -70,10 +72,16 @@ pub fn parse_filter(raw: &str) -> Result<ParsedFilter<'_>, TopicError> {
             return Err(TopicError::BadShare);
         }
         validate_filter(filter)?;
-        return Ok(ParsedFilter { group: Some(group), filter });
+        return Ok(ParsedFilter {
+            group: Some(group),
+            filter,
+        });
     }
     validate_filter(raw)?;
-    Ok(ParsedFilter { group: None, filter: raw })
+    Ok(ParsedFilter {
+        group: None,
+        filter: raw,
+    })
 }
 
 /// Does `filter` match `topic`? Wildcards at the first level never match `$` topics.
@@ -106,7 +114,10 @@ mod tests {
     #[test]
     fn wildcards_follow_the_spec_examples() {
         assert!(matches("sport/tennis/player1/#", "sport/tennis/player1"));
-        assert!(matches("sport/tennis/player1/#", "sport/tennis/player1/ranking"));
+        assert!(matches(
+            "sport/tennis/player1/#",
+            "sport/tennis/player1/ranking"
+        ));
         assert!(matches("sport/#", "sport"));
         assert!(matches("#", "a/b/c"));
         assert!(matches("+/+", "/finance"));
@@ -132,7 +143,10 @@ mod tests {
         assert_eq!(parse_filter("$share//a"), Err(TopicError::BadShare));
         assert_eq!(
             parse_filter("$share/g/a/+").expect("valid"),
-            ParsedFilter { group: Some("g"), filter: "a/+" }
+            ParsedFilter {
+                group: Some("g"),
+                filter: "a/+"
+            }
         );
     }
 }

@@ -182,8 +182,8 @@ fn pick<'a>(
         .or_else(|| g.members.get(start % n))
 }
 
-type Visit<'a, 'b> = dyn FnMut(&'a HashMap<ClientId, SubOptions>, &'a HashMap<Box<str>, SharedGroup>)
-    + 'b;
+type Visit<'a, 'b> =
+    dyn FnMut(&'a HashMap<ClientId, SubOptions>, &'a HashMap<Box<str>, SharedGroup>) + 'b;
 
 fn collect<'a>(node: &'a Node, levels: &[&str], depth: usize, dollar: bool, f: &mut Visit<'a, '_>) {
     // `#` matches this level and everything below, including the parent itself.
@@ -212,7 +212,9 @@ fn remove_at(node: &mut Node, levels: &[&str], group: Option<&str>, client: &Cli
         return match group {
             None => node.subs.remove(client).is_some(),
             Some(g) => {
-                let Some(sg) = node.shared.get_mut(g) else { return false };
+                let Some(sg) = node.shared.get_mut(g) else {
+                    return false;
+                };
                 let before = sg.members.len();
                 sg.members.retain(|(c, _)| c != client);
                 let removed = sg.members.len() != before;
@@ -223,7 +225,9 @@ fn remove_at(node: &mut Node, levels: &[&str], group: Option<&str>, client: &Cli
             }
         };
     };
-    let Some(child) = node.children.get_mut(*level) else { return false };
+    let Some(child) = node.children.get_mut(*level) else {
+        return false;
+    };
     let removed = remove_at(child, rest, group, client);
     if child.is_empty() {
         node.children.remove(*level);
@@ -238,15 +242,35 @@ mod tests {
     use proptest::prelude::*;
 
     fn opts(qos: QoS) -> SubOptions {
-        SubOptions { qos, ..SubOptions::default() }
+        SubOptions {
+            qos,
+            ..SubOptions::default()
+        }
     }
 
     #[test]
     fn overlapping_subscriptions_merge_to_max_qos_and_all_ids() {
         let mut t = SubscriptionTrie::new();
         let c = ClientId::new("c");
-        t.insert("a/#", None, &c, SubOptions { qos: QoS::ExactlyOnce, sub_id: Some(2), ..opts(QoS::ExactlyOnce) });
-        t.insert("a/+", None, &c, SubOptions { sub_id: Some(3), ..opts(QoS::AtLeastOnce) });
+        t.insert(
+            "a/#",
+            None,
+            &c,
+            SubOptions {
+                qos: QoS::ExactlyOnce,
+                sub_id: Some(2),
+                ..opts(QoS::ExactlyOnce)
+            },
+        );
+        t.insert(
+            "a/+",
+            None,
+            &c,
+            SubOptions {
+                sub_id: Some(3),
+                ..opts(QoS::AtLeastOnce)
+            },
+        );
         let mut r = t.route("a/b", None, &|_| true);
         assert_eq!(r.len(), 1);
         let r = r.remove(0);
@@ -262,8 +286,9 @@ mod tests {
         let (a, b) = (ClientId::new("a"), ClientId::new("b"));
         t.insert("x/+", Some("g"), &a, opts(QoS::AtLeastOnce));
         t.insert("x/+", Some("g"), &b, opts(QoS::AtLeastOnce));
-        let got: Vec<ClientId> =
-            (0..4).map(|_| t.route("x/1", None, &|_| true).remove(0).client).collect();
+        let got: Vec<ClientId> = (0..4)
+            .map(|_| t.route("x/1", None, &|_| true).remove(0).client)
+            .collect();
         assert_eq!(got.iter().filter(|c| **c == a).count(), 2);
         assert_eq!(got.iter().filter(|c| **c == b).count(), 2);
         // An offline member is skipped while another is online.
@@ -276,9 +301,20 @@ mod tests {
     fn no_local_skips_the_publisher() {
         let mut t = SubscriptionTrie::new();
         let c = ClientId::new("c");
-        t.insert("t", None, &c, SubOptions { no_local: true, ..opts(QoS::AtMostOnce) });
+        t.insert(
+            "t",
+            None,
+            &c,
+            SubOptions {
+                no_local: true,
+                ..opts(QoS::AtMostOnce)
+            },
+        );
         assert!(t.route("t", Some(&c), &|_| true).is_empty());
-        assert_eq!(t.route("t", Some(&ClientId::new("other")), &|_| true).len(), 1);
+        assert_eq!(
+            t.route("t", Some(&ClientId::new("other")), &|_| true).len(),
+            1
+        );
     }
 
     #[test]
@@ -295,7 +331,12 @@ mod tests {
     }
 
     fn level() -> impl Strategy<Value = String> {
-        prop_oneof![Just("a".to_string()), Just("b".to_string()), Just(String::new()), Just("$x".to_string())]
+        prop_oneof![
+            Just("a".to_string()),
+            Just("b".to_string()),
+            Just(String::new()),
+            Just("$x".to_string())
+        ]
     }
 
     fn filter_level() -> impl Strategy<Value = String> {

@@ -9,7 +9,11 @@ use clap::{Parser, Subcommand};
 
 /// Holdfast MQTT broker.
 #[derive(Debug, Parser)]
-#[command(name = "holdfast", version, about = "An MQTT broker whose config and data can always be backed up and restored")]
+#[command(
+    name = "holdfast",
+    version,
+    about = "An MQTT broker whose config and data can always be backed up and restored"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

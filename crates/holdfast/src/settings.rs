@@ -44,36 +44,74 @@ fn find_config(explicit: Option<&Path>) -> anyhow::Result<(Option<Resolved>, Str
         if !p.is_file() {
             bail!("config file {} (from --config) does not exist", p.display());
         }
-        return Ok((Some(Resolved { path: p.to_path_buf(), rule: "--config".into() }), String::new()));
+        return Ok((
+            Some(Resolved {
+                path: p.to_path_buf(),
+                rule: "--config".into(),
+            }),
+            String::new(),
+        ));
     }
     if let Some(p) = std::env::var_os("HOLDFAST_CONFIG") {
         let p = PathBuf::from(p);
         if !p.is_file() {
-            bail!("config file {} (from $HOLDFAST_CONFIG) does not exist", p.display());
+            bail!(
+                "config file {} (from $HOLDFAST_CONFIG) does not exist",
+                p.display()
+            );
         }
-        return Ok((Some(Resolved { path: p, rule: "$HOLDFAST_CONFIG".into() }), String::new()));
+        return Ok((
+            Some(Resolved {
+                path: p,
+                rule: "$HOLDFAST_CONFIG".into(),
+            }),
+            String::new(),
+        ));
     }
     let mut candidates = vec![
-        (PathBuf::from("./holdfast.toml"), "./holdfast.toml (working directory)"),
-        (PathBuf::from("/etc/holdfast/holdfast.toml"), "/etc/holdfast (deb/rpm layout)"),
-        (PathBuf::from("/opt/holdfast/etc/holdfast.toml"), "/opt/holdfast/etc (container layout)"),
+        (
+            PathBuf::from("./holdfast.toml"),
+            "./holdfast.toml (working directory)",
+        ),
+        (
+            PathBuf::from("/etc/holdfast/holdfast.toml"),
+            "/etc/holdfast (deb/rpm layout)",
+        ),
+        (
+            PathBuf::from("/opt/holdfast/etc/holdfast.toml"),
+            "/opt/holdfast/etc (container layout)",
+        ),
     ];
     if let Some(dir) = install_dir() {
-        candidates.push((dir.join("etc/holdfast.toml"), "<install-dir>/etc (tarball layout)"));
+        candidates.push((
+            dir.join("etc/holdfast.toml"),
+            "<install-dir>/etc (tarball layout)",
+        ));
     }
     for (path, rule) in candidates {
         if path.is_file() {
-            return Ok((Some(Resolved { path, rule: rule.into() }), String::new()));
+            return Ok((
+                Some(Resolved {
+                    path,
+                    rule: rule.into(),
+                }),
+                String::new(),
+            ));
         }
     }
-    Ok((None, "no holdfast.toml found in the search path; built-in defaults".into()))
+    Ok((
+        None,
+        "no holdfast.toml found in the search path; built-in defaults".into(),
+    ))
 }
 
 /// `HOLDFAST_A__B=v` → `[a] b = v`; values parse as TOML when they can, else as strings.
 fn apply_env(table: &mut toml::Table, vars: impl Iterator<Item = (String, String)>) -> Vec<String> {
     let mut used = Vec::new();
     for (name, raw) in vars {
-        let Some(rest) = name.strip_prefix(ENV_PREFIX) else { continue };
+        let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
         if !rest.contains("__") {
             continue; // HOLDFAST_CONFIG, HOLDFAST_LOG: not settings
         }
@@ -85,7 +123,9 @@ fn apply_env(table: &mut toml::Table, vars: impl Iterator<Item = (String, String
         let (last, parents) = keys.split_last().expect("split yields at least one key");
         let mut node = &mut *table;
         for k in parents {
-            let entry = node.entry(k.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let entry = node
+                .entry(k.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
             if !entry.is_table() {
                 *entry = toml::Value::Table(toml::Table::new());
             }
@@ -99,7 +139,10 @@ fn apply_env(table: &mut toml::Table, vars: impl Iterator<Item = (String, String
 }
 
 /// Resolve everything. `data_dir_flag` is `--data-dir`.
-pub fn resolve(config_flag: Option<&Path>, data_dir_flag: Option<&Path>) -> anyhow::Result<Settings> {
+pub fn resolve(
+    config_flag: Option<&Path>,
+    data_dir_flag: Option<&Path>,
+) -> anyhow::Result<Settings> {
     let (config_file, config_rule) = find_config(config_flag)?;
     let mut table = match &config_file {
         Some(f) => {
@@ -115,10 +158,16 @@ pub fn resolve(config_flag: Option<&Path>, data_dir_flag: Option<&Path>) -> anyh
     };
     let env_overrides = apply_env(&mut table, std::env::vars());
     let config: BrokerConfig = toml::Value::Table(table).try_into().map_err(|e| {
-        anyhow::anyhow!("settings from environment ({}): {e}", env_overrides.join(", "))
+        anyhow::anyhow!(
+            "settings from environment ({}): {e}",
+            env_overrides.join(", ")
+        )
     })?;
     let data_dir = if let Some(d) = data_dir_flag {
-        Resolved { path: d.to_path_buf(), rule: "--data-dir".into() }
+        Resolved {
+            path: d.to_path_buf(),
+            rule: "--data-dir".into(),
+        }
     } else if let Some(d) = config.node.data_dir.clone() {
         let rule = if env_overrides.iter().any(|v| v == "HOLDFAST_NODE__DATA_DIR") {
             "$HOLDFAST_NODE__DATA_DIR".to_string()
@@ -129,22 +178,40 @@ pub fn resolve(config_flag: Option<&Path>, data_dir_flag: Option<&Path>) -> anyh
     } else {
         default_data_dir()
     };
-    Ok(Settings { config, config_file, config_rule, data_dir, env_overrides })
+    Ok(Settings {
+        config,
+        config_file,
+        config_rule,
+        data_dir,
+        env_overrides,
+    })
 }
 
 fn default_data_dir() -> Resolved {
     if let Some(dir) = install_dir() {
         if dir == Path::new("/usr") {
-            return Resolved { path: "/var/lib/holdfast".into(), rule: "deb/rpm layout default".into() };
+            return Resolved {
+                path: "/var/lib/holdfast".into(),
+                rule: "deb/rpm layout default".into(),
+            };
         }
         if dir == Path::new("/opt/holdfast") {
-            return Resolved { path: "/opt/holdfast/data".into(), rule: "container layout default".into() };
+            return Resolved {
+                path: "/opt/holdfast/data".into(),
+                rule: "container layout default".into(),
+            };
         }
         if dir.join("etc/holdfast.toml").is_file() {
-            return Resolved { path: dir.join("data"), rule: "tarball layout default (<install>/data)".into() };
+            return Resolved {
+                path: dir.join("data"),
+                rule: "tarball layout default (<install>/data)".into(),
+            };
         }
     }
-    Resolved { path: "./data".into(), rule: "development default (./data)".into() }
+    Resolved {
+        path: "./data".into(),
+        rule: "development default (./data)".into(),
+    }
 }
 
 #[cfg(test)]
@@ -155,13 +222,25 @@ mod tests {
     fn env_overrides_nested_keys_with_typed_values() {
         let mut t = toml::Table::new();
         let vars = [
-            ("HOLDFAST_LISTENERS__TCP__BIND".to_string(), "127.0.0.1:2000".to_string()),
-            ("HOLDFAST_MQTT__RECEIVE_MAXIMUM".to_string(), "7".to_string()),
+            (
+                "HOLDFAST_LISTENERS__TCP__BIND".to_string(),
+                "127.0.0.1:2000".to_string(),
+            ),
+            (
+                "HOLDFAST_MQTT__RECEIVE_MAXIMUM".to_string(),
+                "7".to_string(),
+            ),
             ("HOLDFAST_CONFIG".to_string(), "/x".to_string()),
             ("OTHER".to_string(), "1".to_string()),
         ];
         let used = apply_env(&mut t, vars.into_iter());
-        assert_eq!(used, ["HOLDFAST_LISTENERS__TCP__BIND", "HOLDFAST_MQTT__RECEIVE_MAXIMUM"]);
+        assert_eq!(
+            used,
+            [
+                "HOLDFAST_LISTENERS__TCP__BIND",
+                "HOLDFAST_MQTT__RECEIVE_MAXIMUM"
+            ]
+        );
         let cfg: BrokerConfig = toml::Value::Table(t).try_into().expect("valid");
         assert_eq!(cfg.listeners.tcp.bind.port(), 2000);
         assert_eq!(cfg.mqtt.receive_maximum, 7);
@@ -169,7 +248,8 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_refused_with_their_name() {
-        let err = toml::from_str::<BrokerConfig>("[mqtt]\nreceive_maximum = 5\nbogus = 1\n").unwrap_err();
+        let err =
+            toml::from_str::<BrokerConfig>("[mqtt]\nreceive_maximum = 5\nbogus = 1\n").unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("bogus") && msg.contains("line 3"), "{msg}");
     }

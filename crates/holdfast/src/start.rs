@@ -53,9 +53,14 @@ pub fn run(args: StartArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create data dir {}", s.data_dir.path.display()))?;
     let durability = match s.config.store.durability {
         DurabilityMode::Sync => Durability::Sync,
-        DurabilityMode::Periodic => Durability::Periodic { interval_ms: s.config.store.flush_interval_ms },
+        DurabilityMode::Periodic => Durability::Periodic {
+            interval_ms: s.config.store.flush_interval_ms,
+        },
     };
-    let store = Store::open(&s.data_dir.path.join(STORE_FILE), StoreOptions { durability })?;
+    let store = Store::open(
+        &s.data_dir.path.join(STORE_FILE),
+        StoreOptions { durability },
+    )?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("holdfast")
@@ -90,7 +95,9 @@ async fn wait_for_signal() -> anyhow::Result<()> {
 fn init_logs(args: &StartArgs) {
     let filter = tracing_subscriber::EnvFilter::try_new(&args.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match args.log_format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

@@ -38,8 +38,16 @@ mod tests {
     fn first_matching_rule_decides() {
         let acl = AclConfig {
             rules: vec![
-                AclRule { permission: Permission::Allow, action: AclAction::Subscribe, topic: "a/ok".into() },
-                AclRule { permission: Permission::Deny, action: AclAction::Subscribe, topic: "a/#".into() },
+                AclRule {
+                    permission: Permission::Allow,
+                    action: AclAction::Subscribe,
+                    topic: "a/ok".into(),
+                },
+                AclRule {
+                    permission: Permission::Deny,
+                    action: AclAction::Subscribe,
+                    topic: "a/#".into(),
+                },
             ],
         };
         assert!(check(&acl, Action::Subscribe, "a/ok"));

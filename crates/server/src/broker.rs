@@ -138,7 +138,9 @@ pub struct Broker {
 
 impl std::fmt::Debug for Broker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Broker").field("store", &self.store).finish()
+        f.debug_struct("Broker")
+            .field("store", &self.store)
+            .finish()
     }
 }
 
@@ -213,7 +215,10 @@ impl Broker {
                 meta.protocol = req.protocol;
                 meta.disconnected_at_ms = None;
                 meta.generation += 1;
-                meta.conn = Some(ConnLink { id: conn_id, kick: req.kick });
+                meta.conn = Some(ConnLink {
+                    id: conn_id,
+                    kick: req.kick,
+                });
                 drop(meta);
                 slot
             }
@@ -226,11 +231,16 @@ impl Broker {
                     created_at_ms: now,
                     disconnected_at_ms: None,
                     generation: 1,
-                    conn: Some(ConnLink { id: conn_id, kick: req.kick }),
+                    conn: Some(ConnLink {
+                        id: conn_id,
+                        kick: req.kick,
+                    }),
                     stored: false,
                 };
                 let slot = Slot::new(req.client_id.clone(), state, meta);
-                self.sessions.write().insert(req.client_id.clone(), slot.clone());
+                self.sessions
+                    .write()
+                    .insert(req.client_id.clone(), slot.clone());
                 slot
             }
         };
@@ -238,13 +248,21 @@ impl Broker {
         let client = req.client_id.as_str().to_string();
         if req.expiry_secs > 0 {
             slot.meta.lock().stored = true;
-            commands.push(Command::PutSession { client, rec: slot.record() });
+            commands.push(Command::PutSession {
+                client,
+                rec: slot.record(),
+            });
         } else if std::mem::take(&mut slot.meta.lock().stored) {
             // A resumed session that now ends with its connection leaves the store at once.
             commands.push(Command::DeleteSession { client });
         }
         self.stats.connected.fetch_add(1, Ordering::Relaxed);
-        Connected { slot, conn_id, session_present, commands }
+        Connected {
+            slot,
+            conn_id,
+            session_present,
+            commands,
+        }
     }
 
     /// Remove a session from the trie and the registry; adds the store delete.
@@ -259,13 +277,18 @@ impl Broker {
             }
         }
         let mut sessions = self.sessions.write();
-        if sessions.get(&slot.client_id).is_some_and(|s| Arc::ptr_eq(s, slot)) {
+        if sessions
+            .get(&slot.client_id)
+            .is_some_and(|s| Arc::ptr_eq(s, slot))
+        {
             sessions.remove(&slot.client_id);
         }
         drop(sessions);
         let mut meta = slot.meta.lock();
         if std::mem::take(&mut meta.stored) {
-            commands.push(Command::DeleteSession { client: slot.client_id.as_str().to_string() });
+            commands.push(Command::DeleteSession {
+                client: slot.client_id.as_str().to_string(),
+            });
         }
     }
 
@@ -384,7 +407,11 @@ impl Broker {
     /// Route `msg` to every matching session and update the retained index. Returns the store
     /// writes that make it durable (to commit before acknowledging) and how many sessions
     /// matched.
-    pub fn publish(&self, msg: Arc<Message>, publisher: Option<&ClientId>) -> (Vec<Command>, usize) {
+    pub fn publish(
+        &self,
+        msg: Arc<Message>,
+        publisher: Option<&ClientId>,
+    ) -> (Vec<Command>, usize) {
         let mut commands = Vec::new();
         self.stats.messages_received.fetch_add(1, Ordering::Relaxed);
         if msg.retain {
@@ -397,19 +424,27 @@ impl Broker {
                 self.retained.write().insert(msg.clone());
                 commands.push(Command::PutRetained {
                     topic,
-                    rec: RetainedRecord { msg: MessageRecord::from(&*msg), stored_at_ms: now_ms() },
+                    rec: RetainedRecord {
+                        msg: MessageRecord::from(&*msg),
+                        stored_at_ms: now_ms(),
+                    },
                 });
             }
         }
         let routes = {
             let online = |c: &ClientId| {
-                self.sessions.read().get(c).is_some_and(|s| s.online.load(Ordering::Acquire))
+                self.sessions
+                    .read()
+                    .get(c)
+                    .is_some_and(|s| s.online.load(Ordering::Acquire))
             };
             self.trie.read().route(&msg.topic, publisher, &online)
         };
         let matched = routes.len();
         for route in routes {
-            let Some(slot) = self.slot(&route.client) else { continue };
+            let Some(slot) = self.slot(&route.client) else {
+                continue;
+            };
             let delivery = Delivery {
                 qos: msg.qos.min(route.qos),
                 retain: msg.retain && route.retain_as_published,
@@ -459,7 +494,10 @@ impl Broker {
         opts: SubOptions,
     ) -> (bool, Option<Command>) {
         let mut state = slot.state.lock();
-        let existed = self.trie.write().insert(filter, group, &slot.client_id, opts);
+        let existed = self
+            .trie
+            .write()
+            .insert(filter, group, &slot.client_id, opts);
         state.subscriptions.insert(raw.to_string(), opts);
         let cmd = state.is_persistent().then(|| Command::PutSubscription {
             client: slot.client_id.as_str().into(),
@@ -471,10 +509,14 @@ impl Broker {
 
     /// Remove a subscription. Returns whether it existed and the store write.
     pub fn unsubscribe(&self, slot: &Slot, raw: &str) -> (bool, Option<Command>) {
-        let Ok(parsed) = topic::parse_filter(raw) else { return (false, None) };
+        let Ok(parsed) = topic::parse_filter(raw) else {
+            return (false, None);
+        };
         let mut state = slot.state.lock();
         let existed = state.subscriptions.remove(raw).is_some();
-        self.trie.write().remove(parsed.filter, parsed.group, &slot.client_id);
+        self.trie
+            .write()
+            .remove(parsed.filter, parsed.group, &slot.client_id);
         let cmd = (existed && state.is_persistent()).then(|| Command::DeleteSubscription {
             client: slot.client_id.as_str().into(),
             filter: raw.to_string(),
@@ -492,7 +534,12 @@ impl Broker {
 
     /// Tell every connected client to go away (shutdown).
     pub fn connected_slots(&self) -> Vec<Arc<Slot>> {
-        self.sessions.read().values().filter(|s| s.online.load(Ordering::Acquire)).cloned().collect()
+        self.sessions
+            .read()
+            .values()
+            .filter(|s| s.online.load(Ordering::Acquire))
+            .cloned()
+            .collect()
     }
 
     fn restore(self: &Arc<Self>, loaded: Loaded) {
@@ -502,7 +549,10 @@ impl Broker {
         for (client, rec) in loaded.sessions {
             let id = ClientId::new(&client);
             let will = rec.will.as_ref().and_then(|w| {
-                w.msg.to_message().ok().map(|m| Will { msg: Arc::new(m), delay_secs: w.delay_secs })
+                w.msg.to_message().ok().map(|m| Will {
+                    msg: Arc::new(m),
+                    delay_secs: w.delay_secs,
+                })
             });
             let state = SessionState::new(id.clone(), rec.expiry_secs, self.queued_max());
             let meta = SlotMeta {
@@ -520,9 +570,11 @@ impl Broker {
         {
             let mut trie = self.trie.write();
             for (client, raw, rec) in loaded.subscriptions {
-                let (Some(slot), Ok(opts), Ok(p)) =
-                    (slots.get(&client), rec.to_options(), topic::parse_filter(&raw))
-                else {
+                let (Some(slot), Ok(opts), Ok(p)) = (
+                    slots.get(&client),
+                    rec.to_options(),
+                    topic::parse_filter(&raw),
+                ) else {
                     bad += 1;
                     continue;
                 };
@@ -560,7 +612,10 @@ impl Broker {
             }
         }
         if bad > 0 {
-            tracing::warn!(records = bad, "store records that could not be restored were skipped");
+            tracing::warn!(
+                records = bad,
+                "store records that could not be restored were skipped"
+            );
         }
         let count = slots.len();
         let mut sessions = self.sessions.write();
@@ -590,7 +645,11 @@ impl Broker {
             if let Some(delay) = will_delay {
                 let due_ms = u64::from(delay.min(expiry)) * 1000;
                 let left = due_ms.saturating_sub(gone_ms);
-                self.schedule_will(slot.clone(), 1, u32::try_from(left / 1000).unwrap_or(u32::MAX));
+                self.schedule_will(
+                    slot.clone(),
+                    1,
+                    u32::try_from(left / 1000).unwrap_or(u32::MAX),
+                );
             }
             if expiry != u32::MAX {
                 let left = (u64::from(expiry) * 1000).saturating_sub(gone_ms);
@@ -606,8 +665,10 @@ impl Broker {
         let (commands, _) = self.publish(msg, None);
         // Only the retained write and QoS 0 deliveries can come out of a QoS 0 `$SYS` publish;
         // the retained copy is kept in memory only.
-        let rest: Vec<Command> =
-            commands.into_iter().filter(|c| !matches!(c, Command::PutRetained { .. })).collect();
+        let rest: Vec<Command> = commands
+            .into_iter()
+            .filter(|c| !matches!(c, Command::PutRetained { .. }))
+            .collect();
         if !rest.is_empty() {
             self.store.submit_detached(rest);
         }

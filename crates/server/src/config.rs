@@ -36,7 +36,11 @@ pub struct ListenersConfig {
 
 impl Default for ListenersConfig {
     fn default() -> Self {
-        ListenersConfig { tcp: TcpListenerConfig::default(), tls: None, ws: None }
+        ListenersConfig {
+            tcp: TcpListenerConfig::default(),
+            tls: None,
+            ws: None,
+        }
     }
 }
 
@@ -50,7 +54,10 @@ pub struct TcpListenerConfig {
 
 impl Default for TcpListenerConfig {
     fn default() -> Self {
-        TcpListenerConfig { bind: SocketAddr::from(([127, 0, 0, 1], 1883)), enabled: true }
+        TcpListenerConfig {
+            bind: SocketAddr::from(([127, 0, 0, 1], 1883)),
+            enabled: true,
+        }
     }
 }
 
@@ -130,7 +137,10 @@ pub struct StoreConfig {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { durability: DurabilityMode::Sync, flush_interval_ms: 1000 }
+        StoreConfig {
+            durability: DurabilityMode::Sync,
+            flush_interval_ms: 1000,
+        }
     }
 }
 

@@ -32,7 +32,11 @@ use crate::config::BrokerConfig;
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error("cannot listen on {addr} ({name} listener): {source}")]
-    Bind { name: &'static str, addr: SocketAddr, source: std::io::Error },
+    Bind {
+        name: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("TLS listener: {0}")]
     Tls(String),
     #[error(transparent)]
@@ -54,14 +58,26 @@ pub async fn start(config: BrokerConfig, store: Store) -> Result<Running, Server
     let mut bound = Vec::new();
     let l = &config.listeners;
     if l.tcp.enabled {
-        bound.push(("tcp", listener::bind("tcp", l.tcp.bind).await?, listener::Kind::Tcp));
+        bound.push((
+            "tcp",
+            listener::bind("tcp", l.tcp.bind).await?,
+            listener::Kind::Tcp,
+        ));
     }
     if let Some(tls) = &l.tls {
         let acceptor = listener::tls_acceptor(tls)?;
-        bound.push(("tls", listener::bind("tls", tls.bind).await?, listener::Kind::Tls(acceptor)));
+        bound.push((
+            "tls",
+            listener::bind("tls", tls.bind).await?,
+            listener::Kind::Tls(acceptor),
+        ));
     }
     if let Some(ws) = &l.ws {
-        bound.push(("ws", listener::bind("ws", ws.bind).await?, listener::ws_kind(ws)));
+        bound.push((
+            "ws",
+            listener::bind("ws", ws.bind).await?,
+            listener::ws_kind(ws),
+        ));
     }
     let broker = Broker::new(config, store, loaded);
     broker.start_restored_timers();
@@ -75,10 +91,19 @@ pub async fn start(config: BrokerConfig, store: Store) -> Result<Running, Server
         })?;
         tracing::info!(listener = name, %addr, "listening");
         addrs.push((name, addr));
-        tokio::spawn(listener::accept_loop(broker.clone(), sock, kind, tracker.clone()));
+        tokio::spawn(listener::accept_loop(
+            broker.clone(),
+            sock,
+            kind,
+            tracker.clone(),
+        ));
     }
     tokio::spawn(sys::run(broker.clone()));
-    Ok(Running { broker, addrs, tracker })
+    Ok(Running {
+        broker,
+        addrs,
+        tracker,
+    })
 }
 
 impl Running {
@@ -86,7 +111,10 @@ impl Running {
     pub async fn shutdown(self) -> Result<(), ServerError> {
         self.broker.shutdown.cancel();
         self.tracker.close();
-        if tokio::time::timeout(Duration::from_secs(10), self.tracker.wait()).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(10), self.tracker.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!("some connections did not close within 10 s");
         }
         let store = self.broker.store.clone();

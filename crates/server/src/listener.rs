@@ -26,21 +26,32 @@ pub enum Kind {
 
 /// Bind a listener (errors surface before the broker reports itself started).
 pub async fn bind(name: &'static str, addr: SocketAddr) -> Result<TcpListener, ServerError> {
-    TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { name, addr, source })
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind { name, addr, source })
 }
 
 /// Build the TLS acceptor from PEM files.
 pub fn tls_acceptor(cfg: &TlsListenerConfig) -> Result<TlsAcceptor, ServerError> {
     let tls_err = |what: String| ServerError::Tls(what);
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cfg.cert)
-        .map_err(|e| tls_err(format!("cannot read certificate {}: {e}", cfg.cert.display())))?
+        .map_err(|e| {
+            tls_err(format!(
+                "cannot read certificate {}: {e}",
+                cfg.cert.display()
+            ))
+        })?
         .collect::<Result<_, _>>()
         .map_err(|e| tls_err(format!("bad certificate PEM {}: {e}", cfg.cert.display())))?;
     if certs.is_empty() {
         return Err(tls_err(format!("no certificate in {}", cfg.cert.display())));
     }
-    let key = PrivateKeyDer::from_pem_file(&cfg.key)
-        .map_err(|e| tls_err(format!("cannot read private key {}: {e}", cfg.key.display())))?;
+    let key = PrivateKeyDer::from_pem_file(&cfg.key).map_err(|e| {
+        tls_err(format!(
+            "cannot read private key {}: {e}",
+            cfg.key.display()
+        ))
+    })?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -53,11 +64,18 @@ pub fn tls_acceptor(cfg: &TlsListenerConfig) -> Result<TlsAcceptor, ServerError>
 
 /// WS listener config → kind.
 pub fn ws_kind(cfg: &WsListenerConfig) -> Kind {
-    Kind::Ws { path: cfg.path.clone() }
+    Kind::Ws {
+        path: cfg.path.clone(),
+    }
 }
 
 /// Accept until shutdown.
-pub async fn accept_loop(broker: Arc<Broker>, listener: TcpListener, kind: Kind, tracker: TaskTracker) {
+pub async fn accept_loop(
+    broker: Arc<Broker>,
+    listener: TcpListener,
+    kind: Kind,
+    tracker: TaskTracker,
+) {
     let shutdown = broker.shutdown.clone();
     loop {
         let (stream, peer) = tokio::select! {
@@ -95,7 +113,10 @@ async fn wrap(stream: TcpStream, peer: SocketAddr, kind: Kind) -> Option<Transpo
         Kind::Ws { path } => {
             let check = |req: &Request, mut resp: Response| -> Result<Response, ErrorResponse> {
                 if req.uri().path() != path {
-                    let mut e = ErrorResponse::new(Some(format!("no MQTT endpoint at {}", req.uri().path())));
+                    let mut e = ErrorResponse::new(Some(format!(
+                        "no MQTT endpoint at {}",
+                        req.uri().path()
+                    )));
                     *e.status_mut() = StatusCode::NOT_FOUND;
                     return Err(e);
                 }

@@ -32,14 +32,35 @@ fn publish_stats(broker: &Broker, started: Instant) {
     let stats: [(&str, String); 10] = [
         ("version", format!("holdfast {}", env!("CARGO_PKG_VERSION"))),
         ("uptime", format!("{} seconds", started.elapsed().as_secs())),
-        ("clients/connected", s.connected.load(Ordering::Relaxed).to_string()),
+        (
+            "clients/connected",
+            s.connected.load(Ordering::Relaxed).to_string(),
+        ),
         ("clients/total", broker.session_count().to_string()),
-        ("messages/received", s.messages_received.load(Ordering::Relaxed).to_string()),
-        ("messages/sent", s.messages_sent.load(Ordering::Relaxed).to_string()),
-        ("messages/dropped", s.messages_dropped.load(Ordering::Relaxed).to_string()),
-        ("subscriptions/count", broker.subscription_count().to_string()),
-        ("retained messages/count", broker.retained_count().to_string()),
-        ("bytes/received", s.bytes_received.load(Ordering::Relaxed).to_string()),
+        (
+            "messages/received",
+            s.messages_received.load(Ordering::Relaxed).to_string(),
+        ),
+        (
+            "messages/sent",
+            s.messages_sent.load(Ordering::Relaxed).to_string(),
+        ),
+        (
+            "messages/dropped",
+            s.messages_dropped.load(Ordering::Relaxed).to_string(),
+        ),
+        (
+            "subscriptions/count",
+            broker.subscription_count().to_string(),
+        ),
+        (
+            "retained messages/count",
+            broker.retained_count().to_string(),
+        ),
+        (
+            "bytes/received",
+            s.bytes_received.load(Ordering::Relaxed).to_string(),
+        ),
     ];
     for (name, value) in stats {
         let msg = Message {

@@ -13,28 +13,70 @@ use crate::schema::*;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     /// Create or update a persistent session.
-    PutSession { client: String, rec: SessionRecord },
+    PutSession {
+        client: String,
+        rec: SessionRecord,
+    },
     /// Remove a session with its subscriptions, queued and in-flight messages.
-    DeleteSession { client: String },
-    PutSubscription { client: String, filter: String, rec: SubscriptionRecord },
-    DeleteSubscription { client: String, filter: String },
+    DeleteSession {
+        client: String,
+    },
+    PutSubscription {
+        client: String,
+        filter: String,
+        rec: SubscriptionRecord,
+    },
+    DeleteSubscription {
+        client: String,
+        filter: String,
+    },
     /// Queue a delivery for an offline or busy session.
-    Enqueue { client: String, seq: u64, rec: DeliveryRecord },
+    Enqueue {
+        client: String,
+        seq: u64,
+        rec: DeliveryRecord,
+    },
     /// Forget a queued delivery (sent at QoS 0, expired, or moved in flight).
-    Dequeue { client: String, seq: u64 },
+    Dequeue {
+        client: String,
+        seq: u64,
+    },
     /// Record an outgoing in-flight message (or its state change).
-    PutInflightOut { client: String, packet_id: u16, rec: InflightRecord },
+    PutInflightOut {
+        client: String,
+        packet_id: u16,
+        rec: InflightRecord,
+    },
     /// The outgoing flow for this packet id is complete.
-    DeleteInflightOut { client: String, packet_id: u16 },
+    DeleteInflightOut {
+        client: String,
+        packet_id: u16,
+    },
     /// A QoS 2 PUBLISH from the client was received and PUBREC'd.
-    PutInflightIn { client: String, packet_id: u16 },
+    PutInflightIn {
+        client: String,
+        packet_id: u16,
+    },
     /// PUBREL arrived for that packet id.
-    DeleteInflightIn { client: String, packet_id: u16 },
-    PutRetained { topic: String, rec: RetainedRecord },
-    DeleteRetained { topic: String },
+    DeleteInflightIn {
+        client: String,
+        packet_id: u16,
+    },
+    PutRetained {
+        topic: String,
+        rec: RetainedRecord,
+    },
+    DeleteRetained {
+        topic: String,
+    },
     /// Set a runtime setting (value is TOML text).
-    PutConfig { key: String, value: String },
-    DeleteConfig { key: String },
+    PutConfig {
+        key: String,
+        value: String,
+    },
+    DeleteConfig {
+        key: String,
+    },
 }
 
 /// Apply a batch of commands inside `txn`.
@@ -65,8 +107,15 @@ pub(crate) fn apply(txn: &WriteTransaction, batch: &[Command]) -> Result<(), Sto
                 queued.retain_in((c, 0)..=(c, u64::MAX), |_, _| false)?;
                 inflight.retain_in((c, 0, 0)..=(c, u8::MAX, u16::MAX), |_, _| false)?;
             }
-            Command::PutSubscription { client, filter, rec } => {
-                subs.insert((client.as_str(), filter.as_str()), records::encode(rec).as_slice())?;
+            Command::PutSubscription {
+                client,
+                filter,
+                rec,
+            } => {
+                subs.insert(
+                    (client.as_str(), filter.as_str()),
+                    records::encode(rec).as_slice(),
+                )?;
             }
             Command::DeleteSubscription { client, filter } => {
                 subs.remove((client.as_str(), filter.as_str()))?;
@@ -77,7 +126,11 @@ pub(crate) fn apply(txn: &WriteTransaction, batch: &[Command]) -> Result<(), Sto
             Command::Dequeue { client, seq } => {
                 queued.remove((client.as_str(), *seq))?;
             }
-            Command::PutInflightOut { client, packet_id, rec } => {
+            Command::PutInflightOut {
+                client,
+                packet_id,
+                rec,
+            } => {
                 inflight.insert(
                     (client.as_str(), DIR_OUT, *packet_id),
                     records::encode(rec).as_slice(),

@@ -6,11 +6,24 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot open store {path}: {source} (is another holdfast using this data dir?)")]
-    Open { path: PathBuf, source: redb::DatabaseError },
-    #[error("store {path} has schema version {found}, this holdfast reads up to {supported}; upgrade holdfast")]
-    SchemaTooNew { path: PathBuf, found: u32, supported: u32 },
+    Open {
+        path: PathBuf,
+        source: redb::DatabaseError,
+    },
+    #[error(
+        "store {path} has schema version {found}, this holdfast reads up to {supported}; upgrade holdfast"
+    )]
+    SchemaTooNew {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
     #[error("store is corrupted: table {table}, key {key}: {reason}")]
-    Corrupted { table: &'static str, key: String, reason: String },
+    Corrupted {
+        table: &'static str,
+        key: String,
+        reason: String,
+    },
     #[error("store engine error: {0}")]
     Engine(String),
     #[error("the store writer has stopped; the broker is shutting down")]

@@ -28,7 +28,11 @@ pub fn decode<T: DeserializeOwned>(
     key: &dyn std::fmt::Display,
     bytes: &[u8],
 ) -> Result<T, StoreError> {
-    let corrupted = |reason: String| StoreError::Corrupted { table, key: key.to_string(), reason };
+    let corrupted = |reason: String| StoreError::Corrupted {
+        table,
+        key: key.to_string(),
+        reason,
+    };
     match bytes.split_first() {
         Some((&RECORD_VERSION, body)) => {
             postcard::from_bytes(body).map_err(|e| corrupted(format!("undecodable record: {e}")))
@@ -270,6 +274,9 @@ mod tests {
     #[test]
     fn unknown_version_is_reported_as_corruption() {
         let err = decode::<SubscriptionRecord>("subscriptions", &"c/f", &[9, 0]).unwrap_err();
-        assert!(err.to_string().contains("unknown record version 9"), "{err}");
+        assert!(
+            err.to_string().contains("unknown record version 9"),
+            "{err}"
+        );
     }
 }

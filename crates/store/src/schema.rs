@@ -25,8 +25,15 @@ pub const QUEUED: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("qu
 pub const INFLIGHT: TableDefinition<(&str, u8, u16), &[u8]> = TableDefinition::new("inflight");
 
 /// Names of every table, in export order.
-pub const TABLE_NAMES: &[&str] =
-    &["meta", "cluster_config", "retained", "sessions", "subscriptions", "queued", "inflight"];
+pub const TABLE_NAMES: &[&str] = &[
+    "meta",
+    "cluster_config",
+    "retained",
+    "sessions",
+    "subscriptions",
+    "queued",
+    "inflight",
+];
 
 /// `inflight` direction: broker → client.
 pub const DIR_OUT: u8 = 0;

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::sync::mpsc::Sender;
 use std::thread::JoinHandle;
 
-use std::sync::Mutex;
 use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable};
+use std::sync::Mutex;
 use tokio::sync::oneshot;
 
 use crate::records::{
@@ -15,7 +15,6 @@ use crate::records::{
 use crate::schema::*;
 use crate::writer::{self, CommitTicket, Job};
 use crate::{Command, StoreError};
-
 
 /// When a commit is on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,15 +59,19 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.inner.path).finish()
+        f.debug_struct("Store")
+            .field("path", &self.inner.path)
+            .finish()
     }
 }
 
 impl Store {
     /// Open (or create) the store file at `path` and start its writer.
     pub fn open(path: &Path, opts: StoreOptions) -> Result<Store, StoreError> {
-        let db = Database::create(path)
-            .map_err(|source| StoreError::Open { path: path.to_path_buf(), source })?;
+        let db = Database::create(path).map_err(|source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
         init_schema(&db, path)?;
         let db = Arc::new(db);
         let (tx, rx) = std::sync::mpsc::channel();
@@ -145,7 +148,10 @@ impl Store {
         for e in txn.open_table(SESSIONS)?.iter()? {
             let (k, v) = e?;
             let client = k.value().to_string();
-            out.sessions.push((client.clone(), records::decode("sessions", &client, v.value())?));
+            out.sessions.push((
+                client.clone(),
+                records::decode("sessions", &client, v.value())?,
+            ));
         }
         for e in txn.open_table(SUBSCRIPTIONS)?.iter()? {
             let (k, v) = e?;
@@ -174,7 +180,10 @@ impl Store {
         for e in txn.open_table(RETAINED)?.iter()? {
             let (k, v) = e?;
             let topic = k.value().to_string();
-            out.retained.push((topic.clone(), records::decode("retained", &topic, v.value())?));
+            out.retained.push((
+                topic.clone(),
+                records::decode("retained", &topic, v.value())?,
+            ));
         }
         Ok(out)
     }
@@ -260,7 +269,13 @@ mod tests {
     }
 
     fn open(path: &Path) -> Store {
-        Store::open(path, StoreOptions { durability: Durability::Sync }).expect("opens")
+        Store::open(
+            path,
+            StoreOptions {
+                durability: Durability::Sync,
+            },
+        )
+        .expect("opens")
     }
 
     #[test]
@@ -277,10 +292,24 @@ mod tests {
         };
         let mut batch = vec![];
         for c in ["a", "ab", "b"] {
-            batch.push(Command::PutSession { client: c.into(), rec: session() });
-            batch.push(Command::PutSubscription { client: c.into(), filter: "x/#".into(), rec: sub });
-            batch.push(Command::Enqueue { client: c.into(), seq: 1, rec: delivery("x/1") });
-            batch.push(Command::PutInflightIn { client: c.into(), packet_id: 7 });
+            batch.push(Command::PutSession {
+                client: c.into(),
+                rec: session(),
+            });
+            batch.push(Command::PutSubscription {
+                client: c.into(),
+                filter: "x/#".into(),
+                rec: sub,
+            });
+            batch.push(Command::Enqueue {
+                client: c.into(),
+                seq: 1,
+                rec: delivery("x/1"),
+            });
+            batch.push(Command::PutInflightIn {
+                client: c.into(),
+                packet_id: 7,
+            });
         }
         store.submit(batch).wait_blocking().expect("commit");
         store
@@ -313,7 +342,13 @@ mod tests {
                 .expect("insert");
             txn.commit().expect("commit");
         }
-        let err = Store::open(&path, StoreOptions { durability: Durability::Sync }).unwrap_err();
+        let err = Store::open(
+            &path,
+            StoreOptions {
+                durability: Durability::Sync,
+            },
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("schema version 99"), "{err}");
     }
 }

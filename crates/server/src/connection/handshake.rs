@@ -8,7 +8,8 @@ use std::time::Duration;
 use bytes::BytesMut;
 use futures::stream::FuturesOrdered;
 use holdfast_codec::{
-    CodecError, Connect, ConnectAck, DecodeError, ConnectAckReason, MqttCodec, Packet, ProtocolVersion, QoS,
+    CodecError, Connect, ConnectAck, ConnectAckReason, DecodeError, MqttCodec, Packet,
+    ProtocolVersion, QoS,
 };
 use holdfast_core::{ClientId, Message, topic};
 use rand::Rng;
@@ -22,30 +23,38 @@ use crate::time::now_ms;
 use crate::transport::Transport;
 
 /// Read CONNECT and answer it. `None` when the connection was refused or lost.
-pub(super) async fn accept(broker: Arc<Broker>, mut io: Transport, peer: SocketAddr) -> Option<Conn> {
+pub(super) async fn accept(
+    broker: Arc<Broker>,
+    mut io: Transport,
+    peer: SocketAddr,
+) -> Option<Conn> {
     let mut codec = MqttCodec::new(broker.config.mqtt.packet_bytes_max);
     let mut rbuf = BytesMut::with_capacity(4096);
     let timeout = Duration::from_secs(broker.config.mqtt.connect_timeout_secs);
-    let connect = match tokio::time::timeout(timeout, read_connect(&mut io, &mut codec, &mut rbuf)).await {
-        Ok(Ok(c)) => c,
-        Ok(Err(e)) => {
-            tracing::info!(%peer, error = %e, "connection refused before CONNECT completed");
-            refuse_undecodable(&mut io, codec.version(), &e).await;
-            return None;
-        }
-        Err(_) => {
-            tracing::info!(%peer, "no CONNECT within {}s; closing", timeout.as_secs());
-            io.shutdown().await;
-            return None;
-        }
-    };
+    let connect =
+        match tokio::time::timeout(timeout, read_connect(&mut io, &mut codec, &mut rbuf)).await {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => {
+                tracing::info!(%peer, error = %e, "connection refused before CONNECT completed");
+                refuse_undecodable(&mut io, codec.version(), &e).await;
+                return None;
+            }
+            Err(_) => {
+                tracing::info!(%peer, "no CONNECT within {}s; closing", timeout.as_secs());
+                io.shutdown().await;
+                return None;
+            }
+        };
     let version = codec.version()?;
     match check(&broker, &connect, version) {
         Ok(()) => {}
         Err(reason) => {
             tracing::info!(%peer, client = %connect.client_id, ?reason, "CONNECT refused");
             let mut wbuf = BytesMut::new();
-            let ack = ConnectAck { reason_code: reason, ..ConnectAck::default() };
+            let ack = ConnectAck {
+                reason_code: reason,
+                ..ConnectAck::default()
+            };
             let _ = codec.encode(Packet::ConnectAck(Box::new(ack)), &mut wbuf);
             let _ = io.write_all(&wbuf).await;
             io.shutdown().await;
@@ -90,7 +99,9 @@ async fn refuse_undecodable(io: &mut Transport, version: Option<ProtocolVersion>
                 ..ConnectAck::default()
             };
             let mut c = MqttCodec::for_version(ProtocolVersion::V5, 0);
-            if c.encode(Packet::ConnectAck(Box::new(ack)), &mut wbuf).is_ok() {
+            if c.encode(Packet::ConnectAck(Box::new(ack)), &mut wbuf)
+                .is_ok()
+            {
                 let _ = io.write_all(&wbuf).await;
             }
             None
@@ -140,9 +151,14 @@ fn will_of(c: &Connect) -> Option<Will> {
             correlation_data: w.correlation_data.clone(),
             user_properties: w.user_properties.clone(),
         },
-        expires_at_ms: w.message_expiry_interval.map(|s| now + u64::from(s.get()) * 1000),
+        expires_at_ms: w
+            .message_expiry_interval
+            .map(|s| now + u64::from(s.get()) * 1000),
     };
-    Some(Will { msg: Arc::new(msg), delay_secs: w.will_delay_interval_sec.unwrap_or(0) })
+    Some(Will {
+        msg: Arc::new(msg),
+        delay_secs: w.will_delay_interval_sec.unwrap_or(0),
+    })
 }
 
 async fn establish(
@@ -160,7 +176,9 @@ async fn establish(
         format!("holdfast-{n:016x}")
     });
     let client_id = ClientId::new(assigned.as_deref().unwrap_or(&c.client_id));
-    let expiry_secs = c.session_expiry_interval_secs.min(cfg.session_expiry_secs_max);
+    let expiry_secs = c
+        .session_expiry_interval_secs
+        .min(cfg.session_expiry_secs_max);
     let keepalive_max = cfg.keepalive_secs_max;
     let server_keepalive = (version == ProtocolVersion::V5
         && (c.keep_alive > keepalive_max || (c.keep_alive == 0 && keepalive_max < u16::MAX)))
@@ -205,7 +223,9 @@ async fn establish(
         ..ConnectAck::default()
     };
     let mut wbuf = BytesMut::with_capacity(4096);
-    if codec.encode(Packet::ConnectAck(Box::new(ack)), &mut wbuf).is_err()
+    if codec
+        .encode(Packet::ConnectAck(Box::new(ack)), &mut wbuf)
+        .is_err()
         || io.write_all(&wbuf).await.is_err()
     {
         broker.disconnect(&connected.slot, connected.conn_id, true);

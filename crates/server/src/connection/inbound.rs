@@ -17,11 +17,21 @@ use crate::acl::{self, Action};
 use crate::time::now_ms;
 
 fn ack(packet_id: NonZeroU16, reason_code: PublishAckReason) -> PublishAck {
-    PublishAck { packet_id, reason_code, properties: Vec::new(), reason_string: None }
+    PublishAck {
+        packet_id,
+        reason_code,
+        properties: Vec::new(),
+        reason_string: None,
+    }
 }
 
 fn ack2(packet_id: NonZeroU16, reason_code: PublishAck2Reason) -> PublishAck2 {
-    PublishAck2 { packet_id, reason_code, properties: Vec::new(), reason_string: None }
+    PublishAck2 {
+        packet_id,
+        reason_code,
+        properties: Vec::new(),
+        reason_string: None,
+    }
 }
 
 fn ready(p: Packet) -> PendingAck {
@@ -68,7 +78,10 @@ impl Conn {
             return Some(exit);
         }
         if let Err(e) = topic::validate_name(&p.topic) {
-            return Some(Exit::Error(DisconnectReasonCode::TopicNameInvalid, e.to_string()));
+            return Some(Exit::Error(
+                DisconnectReasonCode::TopicNameInvalid,
+                e.to_string(),
+            ));
         }
         let pid = p.packet_id;
         // Receive Maximum (MQTT-3.3.4-9): too many unacknowledged QoS 1/2 PUBLISHes.
@@ -91,7 +104,10 @@ impl Conn {
         };
         if p.qos == QoS::ExactlyOnce && self.slot.state.lock().incoming_qos2.contains(&pid.get()) {
             // A retransmission of a QoS 2 PUBLISH already received: acknowledge, don't route.
-            self.pending.push_back(ready(Packet::PublishReceived(ack(pid, PublishAckReason::Success))));
+            self.pending.push_back(ready(Packet::PublishReceived(ack(
+                pid,
+                PublishAckReason::Success,
+            ))));
             return None;
         }
         let (commands, reason) = self.route(&p);
@@ -114,7 +130,9 @@ impl Conn {
             self.pending.push_back(ready(reply));
         } else {
             let ticket = self.broker.store.submit(commands);
-            self.pending.push_back(Box::pin(async move { ticket.wait().await.ok().map(|()| reply) }));
+            self.pending.push_back(Box::pin(
+                async move { ticket.wait().await.ok().map(|()| reply) },
+            ));
         }
         None
     }
@@ -153,10 +171,12 @@ impl Conn {
     pub(super) fn on_puback(&mut self, packet_id: u16) -> Option<Exit> {
         let done = self.slot.state.lock().on_puback(packet_id);
         if done.is_some() && self.slot.state.lock().is_persistent() {
-            self.broker.store.submit_detached(vec![Command::DeleteInflightOut {
-                client: self.client_id.as_str().into(),
-                packet_id,
-            }]);
+            self.broker
+                .store
+                .submit_detached(vec![Command::DeleteInflightOut {
+                    client: self.client_id.as_str().into(),
+                    packet_id,
+                }]);
         }
         None
     }
@@ -172,7 +192,10 @@ impl Conn {
             if gone.is_some() && persistent {
                 self.broker
                     .store
-                    .submit_detached(vec![Command::DeleteInflightOut { client, packet_id: pid }]);
+                    .submit_detached(vec![Command::DeleteInflightOut {
+                        client,
+                        packet_id: pid,
+                    }]);
             }
             return None;
         }
@@ -190,7 +213,11 @@ impl Conn {
         if let (true, Some(rec)) = (persistent, rec) {
             self.broker
                 .store
-                .submit_detached(vec![Command::PutInflightOut { client, packet_id: pid, rec }]);
+                .submit_detached(vec![Command::PutInflightOut {
+                    client,
+                    packet_id: pid,
+                    rec,
+                }]);
         }
         self.encode(Packet::PublishRelease(ack2(a.packet_id, reason)));
         None
@@ -202,10 +229,12 @@ impl Conn {
         let persistent = state.is_persistent();
         drop(state);
         if known && persistent {
-            self.broker.store.submit_detached(vec![Command::DeleteInflightIn {
-                client: self.client_id.as_str().into(),
-                packet_id: pid.get(),
-            }]);
+            self.broker
+                .store
+                .submit_detached(vec![Command::DeleteInflightIn {
+                    client: self.client_id.as_str().into(),
+                    packet_id: pid.get(),
+                }]);
         }
         let reason = if known {
             PublishAck2Reason::Success
@@ -213,17 +242,20 @@ impl Conn {
             PublishAck2Reason::PacketIdNotFound
         };
         // Keep PUBCOMP behind any PUBREC still waiting for its commit.
-        self.pending.push_back(ready(Packet::PublishComplete(ack2(pid, reason))));
+        self.pending
+            .push_back(ready(Packet::PublishComplete(ack2(pid, reason))));
         None
     }
 
     pub(super) fn on_pubcomp(&mut self, packet_id: u16) -> Option<Exit> {
         let done = self.slot.state.lock().on_pubcomp(packet_id);
         if done.is_some() && self.slot.state.lock().is_persistent() {
-            self.broker.store.submit_detached(vec![Command::DeleteInflightOut {
-                client: self.client_id.as_str().into(),
-                packet_id,
-            }]);
+            self.broker
+                .store
+                .submit_detached(vec![Command::DeleteInflightOut {
+                    client: self.client_id.as_str().into(),
+                    packet_id,
+                }]);
         }
         None
     }
@@ -265,13 +297,17 @@ impl Conn {
                 sub_id: s.id.map(|i| i.get()),
             };
             let (existed, cmd) =
-                self.broker.subscribe(&self.slot, raw, parsed.group, parsed.filter, opts);
+                self.broker
+                    .subscribe(&self.slot, raw, parsed.group, parsed.filter, opts);
             commands.extend(cmd);
             let send_retained = parsed.group.is_none()
                 && (opts.retain_handling == 0 || (opts.retain_handling == 1 && !existed));
             if send_retained {
                 retained.extend(
-                    self.broker.retained_matching(parsed.filter).into_iter().map(|m| (m, o.qos)),
+                    self.broker
+                        .retained_matching(parsed.filter)
+                        .into_iter()
+                        .map(|m| (m, o.qos)),
                 );
             }
             status.push(match o.qos {
@@ -288,8 +324,12 @@ impl Conn {
         }));
         let sub_ids: Vec<u32> = s.id.map(|i| i.get()).into_iter().collect();
         for (msg, granted) in retained {
-            let delivery =
-                Delivery { qos: msg.qos.min(granted), retain: true, sub_ids: sub_ids.clone(), msg };
+            let delivery = Delivery {
+                qos: msg.qos.min(granted),
+                retain: true,
+                sub_ids: sub_ids.clone(),
+                msg,
+            };
             self.broker.deliver(&self.slot, delivery, &mut commands);
         }
         if !commands.is_empty() {

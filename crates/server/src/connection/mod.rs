@@ -23,9 +23,7 @@ use bytes::BytesMut;
 use bytestring::ByteString;
 use futures::StreamExt;
 use futures::stream::FuturesOrdered;
-use holdfast_codec::{
-    Disconnect, DisconnectReasonCode, MqttCodec, Packet, ProtocolVersion,
-};
+use holdfast_codec::{Disconnect, DisconnectReasonCode, MqttCodec, Packet, ProtocolVersion};
 use holdfast_core::ClientId;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -42,7 +40,9 @@ type PendingAck = Pin<Box<dyn Future<Output = Option<Packet>> + Send>>;
 #[derive(Debug)]
 enum Exit {
     /// Client sent DISCONNECT (normal: no will; `with_will`: reason 0x04).
-    Disconnect { with_will: bool },
+    Disconnect {
+        with_will: bool,
+    },
     /// The socket closed or failed.
     Lost,
     /// We end it, telling a v5 client why.
@@ -79,7 +79,9 @@ struct Conn {
 
 /// Serve one accepted connection until it ends.
 pub async fn serve(broker: Arc<Broker>, io: Transport, peer: SocketAddr) {
-    let Some(mut conn) = handshake::accept(broker, io, peer).await else { return };
+    let Some(mut conn) = handshake::accept(broker, io, peer).await else {
+        return;
+    };
     let exit = conn.run().await;
     conn.finish(exit).await;
 }
@@ -181,7 +183,10 @@ impl Conn {
             )),
             other => Some(Exit::Error(
                 DisconnectReasonCode::ProtocolError,
-                format!("unexpected packet type {} from a client", other.packet_type() >> 4),
+                format!(
+                    "unexpected packet type {} from a client",
+                    other.packet_type() >> 4
+                ),
             )),
         }
     }
@@ -225,7 +230,10 @@ impl Conn {
             return Ok(());
         }
         let data = self.wbuf.split();
-        self.broker.stats.bytes_sent.fetch_add(data.len() as u64, Ordering::Relaxed);
+        self.broker
+            .stats
+            .bytes_sent
+            .fetch_add(data.len() as u64, Ordering::Relaxed);
         self.io.write_all(&data).await
     }
 
@@ -266,7 +274,8 @@ impl Conn {
             let _ = self.flush().await;
         }
         self.io.shutdown().await;
-        self.broker.disconnect(&self.slot, self.conn_id, publish_will);
+        self.broker
+            .disconnect(&self.slot, self.conn_id, publish_will);
         tracing::debug!(client = %self.client_id, ?exit, "connection closed");
     }
 }

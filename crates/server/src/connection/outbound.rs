@@ -34,9 +34,17 @@ impl Conn {
             };
             let Some(out) = out else { break };
             if persistent
-                && let Outgoing::Publish { packet_id: Some(pid), seq, delivery, .. } = &out
+                && let Outgoing::Publish {
+                    packet_id: Some(pid),
+                    seq,
+                    delivery,
+                    ..
+                } = &out
             {
-                commands.push(Command::Dequeue { client: client.into(), seq: *seq });
+                commands.push(Command::Dequeue {
+                    client: client.into(),
+                    seq: *seq,
+                });
                 commands.push(Command::PutInflightOut {
                     client: client.into(),
                     packet_id: *pid,
@@ -52,7 +60,10 @@ impl Conn {
         if self.slot.state.lock().is_persistent() {
             for (seq, qos) in expired {
                 if qos != QoS::AtMostOnce {
-                    commands.push(Command::Dequeue { client: client.into(), seq });
+                    commands.push(Command::Dequeue {
+                        client: client.into(),
+                        seq,
+                    });
                 }
             }
         }
@@ -68,10 +79,18 @@ impl Conn {
     /// Encode one outgoing item.
     pub(super) fn write_outgoing(&mut self, out: Outgoing) {
         match out {
-            Outgoing::Publish { packet_id, delivery, dup, .. } => {
+            Outgoing::Publish {
+                packet_id,
+                delivery,
+                dup,
+                ..
+            } => {
                 let publish = self.build_publish(packet_id, &delivery, dup);
                 if self.encode(Packet::Publish(Box::new(publish))) {
-                    self.broker.stats.messages_sent.fetch_add(1, Ordering::Relaxed);
+                    self.broker
+                        .stats
+                        .messages_sent
+                        .fetch_add(1, Ordering::Relaxed);
                 } else if let Some(pid) = packet_id {
                     // Larger than the client accepts (MQTT-3.1.2-25): dropped as if delivered.
                     self.forget_inflight(pid, delivery.qos);
@@ -97,10 +116,12 @@ impl Conn {
             _ => state.on_pubrec_failed(pid).is_some(),
         };
         if gone && state.is_persistent() {
-            self.broker.store.submit_detached(vec![Command::DeleteInflightOut {
-                client: self.client_id.as_str().into(),
-                packet_id: pid,
-            }]);
+            self.broker
+                .store
+                .submit_detached(vec![Command::DeleteInflightOut {
+                    client: self.client_id.as_str().into(),
+                    packet_id: pid,
+                }]);
         }
     }
 
@@ -129,7 +150,11 @@ impl Conn {
                 user_properties: msg.props.user_properties.clone(),
                 is_utf8_payload: msg.props.payload_utf8,
                 response_topic: msg.props.response_topic.clone(),
-                subscription_ids: d.sub_ids.iter().filter_map(|&i| NonZeroU32::new(i)).collect(),
+                subscription_ids: d
+                    .sub_ids
+                    .iter()
+                    .filter_map(|&i| NonZeroU32::new(i))
+                    .collect(),
             }
         });
         Publish {

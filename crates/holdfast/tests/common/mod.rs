@@ -1,0 +1,258 @@
+//! Test harness: runs the real `holdfast` binary on a free loopback port with its own data
+//! dir, and a raw MQTT client over a real socket (built on the project's codec) for the
+//! packet-level checks third-party clients cannot express.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use holdfast_codec::{MqttCodec, Packet, ProtocolVersion};
+use tokio_util::codec::{Decoder, Encoder};
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A running broker process.
+pub struct Broker {
+    child: Option<Child>,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    pub env: Vec<(String, String)>,
+    pub config: Option<String>,
+}
+
+impl Broker {
+    /// Start with the built-in defaults (on a free port, in a fresh temp dir).
+    pub fn start() -> Broker {
+        Broker::start_with(&[], None)
+    }
+
+    /// Start with extra `HOLDFAST_*` variables and an optional `holdfast.toml` text.
+    pub fn start_with(env: &[(&str, &str)], config: Option<&str>) -> Broker {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut b = Broker {
+            child: None,
+            port: free_port(),
+            dir,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            config: config.map(str::to_string),
+        };
+        b.spawn();
+        b
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("holdfast.log")
+    }
+
+    /// The broker's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    fn spawn(&mut self) {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_holdfast"));
+        cmd.arg("start").current_dir(self.dir.path());
+        if let Some(text) = &self.config {
+            let path = self.dir.path().join("holdfast.toml");
+            std::fs::write(&path, text).expect("write config");
+        }
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("log file");
+        cmd.env_remove("HOLDFAST_CONFIG")
+            .env(
+                "HOLDFAST_LISTENERS__TCP__BIND",
+                format!("127.0.0.1:{}", self.port),
+            )
+            .env("HOLDFAST_LOG", "info,holdfast_server=debug")
+            .stdout(Stdio::null())
+            .stderr(log);
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        self.child = Some(cmd.spawn().expect("spawn holdfast"));
+        wait_for_port(self.port, self);
+    }
+
+    /// SIGKILL the broker (no shutdown work at all).
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().expect("kill -9");
+            c.wait().expect("reap");
+        }
+    }
+
+    /// SIGTERM and wait; returns the exit code.
+    pub fn terminate(&mut self) -> Option<i32> {
+        let mut c = self.child.take()?;
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(c.id()).expect("pid"));
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = c.try_wait().expect("wait") {
+                return status.code();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "broker did not stop within 20 s of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Start again on the same port and data dir.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "stop the broker before restarting it");
+        self.spawn();
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().ok().flatten().is_none())
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+fn wait_for_port(port: u16, b: &mut Broker) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        if !b.is_running() {
+            panic!("holdfast exited during start-up; log:\n{}", b.log());
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!(
+        "holdfast did not listen on {port} within 15 s; log:\n{}",
+        b.log()
+    );
+}
+
+/// A packet-level MQTT client over a blocking socket.
+pub struct RawClient {
+    pub stream: TcpStream,
+    codec: MqttCodec,
+    buf: BytesMut,
+}
+
+impl RawClient {
+    pub fn connect(addr: SocketAddr, version: ProtocolVersion) -> RawClient {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream.set_nodelay(true).expect("nodelay");
+        RawClient {
+            stream,
+            codec: MqttCodec::for_version(version, 0),
+            buf: BytesMut::new(),
+        }
+    }
+
+    /// Send a packet.
+    pub fn send(&mut self, p: Packet) {
+        let mut out = BytesMut::new();
+        self.codec.encode(p, &mut out).expect("encode");
+        self.stream.write_all(&out).expect("write");
+    }
+
+    /// Send raw bytes.
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write");
+    }
+
+    /// The next packet within `timeout`; `None` on timeout, or when the broker closed the
+    /// connection (see [`RawClient::is_closed`]).
+    pub fn recv(&mut self, timeout: Duration) -> Option<Packet> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(p) = self
+                .codec
+                .decode(&mut self.buf)
+                .expect("broker sent a valid packet")
+            {
+                return Some(p);
+            }
+            let left = deadline.checked_duration_since(Instant::now())?;
+            self.stream
+                .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+                .expect("timeout");
+            let mut chunk = [0u8; 8192];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return None;
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// True once the broker has closed the connection (waits up to `timeout`).
+    pub fn is_closed(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                return false;
+            };
+            self.stream
+                .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+                .expect("timeout");
+            let mut chunk = [0u8; 8192];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return true,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return false;
+                }
+                Err(_) => return true,
+            }
+        }
+    }
+}
+
+/// Path of a file in the test's own folder.
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join(name)
+}

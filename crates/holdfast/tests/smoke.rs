@@ -1,0 +1,60 @@
+//! Start-up, zero config, and clean shutdown of the real binary.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Broker, RawClient};
+use holdfast_codec::{Connect, Packet, ProtocolVersion};
+
+fn v5_connect(id: &str) -> Packet {
+    Packet::Connect(Box::new(Connect {
+        clean_start: true,
+        keep_alive: 30,
+        session_expiry_interval_secs: 0,
+        auth_method: None,
+        auth_data: None,
+        request_problem_info: true,
+        request_response_info: false,
+        receive_max: None,
+        topic_alias_max: 0,
+        user_properties: vec![],
+        max_packet_size: None,
+        last_will: None,
+        client_id: id.into(),
+        username: None,
+        password: None,
+        cert: None,
+    }))
+}
+
+#[test]
+fn starts_with_zero_config_logs_its_paths_and_stops_cleanly_on_sigterm() {
+    let mut b = Broker::start();
+    let mut c = RawClient::connect(b.addr(), ProtocolVersion::V5);
+    c.send(v5_connect("smoke"));
+    match c.recv(Duration::from_secs(5)) {
+        Some(Packet::ConnectAck(ack)) => {
+            assert_eq!(ack.reason_code, holdfast_codec::ConnectAckReason::Success);
+            assert_eq!(ack.max_qos, holdfast_codec::QoS::ExactlyOnce);
+        }
+        other => panic!("expected CONNACK, got {other:?}"),
+    }
+    assert_eq!(b.terminate(), Some(0), "SIGTERM exits 0");
+    let log = b.log();
+    assert!(
+        log.contains("DATA DIR") && log.contains("development default"),
+        "{log}"
+    );
+    assert!(log.contains("no holdfast.toml found"), "{log}");
+    assert!(log.contains("stopped cleanly"), "{log}");
+    assert!(
+        b.dir.path().join("data/holdfast.redb").is_file(),
+        "store created in ./data"
+    );
+    // A v5 client is told the server is shutting down.
+    assert!(matches!(
+        c.recv(Duration::from_secs(2)),
+        Some(Packet::Disconnect(d)) if d.reason_code == holdfast_codec::DisconnectReasonCode::ServerShuttingDown
+    ));
+}
