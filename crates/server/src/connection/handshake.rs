@@ -180,9 +180,10 @@ async fn establish(
         .session_expiry_interval_secs
         .min(cfg.session_expiry_secs_max);
     let keepalive_max = cfg.keepalive_secs_max;
-    let server_keepalive = (version == ProtocolVersion::V5
-        && (c.keep_alive > keepalive_max || (c.keep_alive == 0 && keepalive_max < u16::MAX)))
-        .then_some(keepalive_max);
+    // Only a v5 client asking for more than the maximum is told Server Keep Alive; 0 (no
+    // keep alive) is left alone, as Mosquitto and the Paho test broker do.
+    let server_keepalive =
+        (version == ProtocolVersion::V5 && c.keep_alive > keepalive_max).then_some(keepalive_max);
     let keepalive = server_keepalive.unwrap_or(c.keep_alive);
     let (kick_tx, kick_rx) = mpsc::unbounded_channel();
     let connected = broker.connect(ConnectRequest {

@@ -33,6 +33,9 @@ use crate::Broker;
 use crate::broker::{Kick, Slot};
 use crate::transport::Transport;
 
+/// How long a connection we closed keeps draining the client's last bytes.
+const LINGER_AFTER_DISCONNECT: Duration = Duration::from_secs(2);
+
 /// An acknowledgement waiting for its store commit.
 type PendingAck = Pin<Box<dyn Future<Output = Option<Packet>> + Send>>;
 
@@ -277,5 +280,16 @@ impl Conn {
         self.broker
             .disconnect(&self.slot, self.conn_id, publish_will);
         tracing::debug!(client = %self.client_id, ?exit, "connection closed");
+        if reason.is_some() {
+            // Keep reading (and discarding) until the client closes too, so that what it
+            // still sends does not make our socket answer with a RST that could destroy the
+            // DISCONNECT before the client reads it.
+            let linger = async {
+                while matches!(self.io.read(&mut self.rbuf).await, Ok(n) if n > 0) {
+                    self.rbuf.clear();
+                }
+            };
+            let _ = tokio::time::timeout(LINGER_AFTER_DISCONNECT, linger).await;
+        }
     }
 }
