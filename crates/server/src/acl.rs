@@ -16,12 +16,12 @@ pub enum Action {
 /// May a client do `action` on `target` (a topic name, or the filter as subscribed)?
 pub fn check(acl: &AclConfig, action: Action, target: &str) -> bool {
     for rule in &acl.rules {
-        let covers = match (rule.action, action) {
-            (AclAction::All, _) => true,
-            (AclAction::Publish, Action::Publish) => true,
-            (AclAction::Subscribe, Action::Subscribe) => true,
-            _ => false,
-        };
+        let covers = matches!(
+            (rule.action, action),
+            (AclAction::All, _)
+                | (AclAction::Publish, Action::Publish)
+                | (AclAction::Subscribe, Action::Subscribe)
+        );
         if covers && (rule.topic == target || topic::matches(&rule.topic, target)) {
             return rule.permission == Permission::Allow;
         }

@@ -26,22 +26,12 @@ pub struct NodeConfig {
 }
 
 /// `[listeners]`: one TCP listener always, TLS and WebSocket when configured.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ListenersConfig {
     pub tcp: TcpListenerConfig,
     pub tls: Option<TlsListenerConfig>,
     pub ws: Option<WsListenerConfig>,
-}
-
-impl Default for ListenersConfig {
-    fn default() -> Self {
-        ListenersConfig {
-            tcp: TcpListenerConfig::default(),
-            tls: None,
-            ws: None,
-        }
-    }
 }
 
 /// `[listeners.tcp]`

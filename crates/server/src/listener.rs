@@ -111,6 +111,8 @@ async fn wrap(stream: TcpStream, peer: SocketAddr, kind: Kind) -> Option<Transpo
             }
         },
         Kind::Ws { path } => {
+            // The callback's signature is tungstenite's; its error type is not ours to shrink.
+            #[allow(clippy::result_large_err)]
             let check = |req: &Request, mut resp: Response| -> Result<Response, ErrorResponse> {
                 if req.uri().path() != path {
                     let mut e = ErrorResponse::new(Some(format!(

@@ -70,7 +70,7 @@ impl Conn {
         if !commands.is_empty() {
             self.broker.store.submit_detached(commands);
         }
-        if self.slot.state.lock().queue_len() > 0 && self.wbuf.len() > 0 {
+        if self.slot.state.lock().queue_len() > 0 && !self.wbuf.is_empty() {
             // More to send once this batch is flushed.
             self.slot.notify.notify_one();
         }
