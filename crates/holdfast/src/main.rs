@@ -1,6 +1,7 @@
 //! `holdfast`: the single binary. `start` runs the broker; `paths` shows where config and
 //! data come from. (`ctl`, `restore-snapshot` arrive with their issues.)
 
+mod node;
 mod paths;
 mod settings;
 mod start;

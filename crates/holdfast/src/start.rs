@@ -8,7 +8,7 @@ use clap::{Args, ValueEnum};
 use holdfast_server::config::DurabilityMode;
 use holdfast_store::{Durability, Store, StoreOptions};
 
-use crate::settings;
+use crate::{node, settings};
 
 /// Store file name inside the data dir.
 const STORE_FILE: &str = "holdfast.redb";
@@ -51,6 +51,14 @@ pub fn run(args: StartArgs) -> anyhow::Result<()> {
     tracing::info!(path = %s.data_dir.path.display(), rule = %s.data_dir.rule, "DATA DIR");
     std::fs::create_dir_all(&s.data_dir.path)
         .with_context(|| format!("cannot create data dir {}", s.data_dir.path.display()))?;
+    let _lock = node::lock(&s.data_dir.path)?;
+    let (identity, created) = node::load_or_create(&s.data_dir.path)?;
+    tracing::info!(
+        id = %identity.id,
+        name = %identity.name,
+        new = created,
+        "node identity (kept in the data dir, independent of hostname and IP)"
+    );
     let durability = match s.config.store.durability {
         DurabilityMode::Sync => Durability::Sync,
         DurabilityMode::Periodic => Durability::Periodic {

@@ -193,10 +193,19 @@ impl Broker {
         let now = now_ms();
         let existing = self.slot(&req.client_id);
         let mut commands = Vec::new();
-        if let Some(old) = &existing
-            && let Some(link) = old.meta.lock().conn.take()
-        {
-            let _ = link.kick.send(Kick::TakenOver);
+        let mut old_will = None;
+        if let Some(old) = &existing {
+            let mut meta = old.meta.lock();
+            if let Some(link) = meta.conn.take() {
+                let _ = link.kick.send(Kick::TakenOver);
+            }
+            // The old connection's will (or a will still waiting for its delay): sent now if it
+            // had no delay or if its session ends here; cancelled when the session resumes
+            // before the delay is over (MQTT 5.0 §3.1.3.2.2).
+            old_will = meta.will.take().filter(|w| w.delay_secs == 0 || req.clean_start);
+        }
+        if let Some(w) = old_will {
+            self.publish_now(w.msg, None);
         }
         let resumed = match existing {
             Some(old) if !req.clean_start => Some(old),
@@ -297,21 +306,11 @@ impl Broker {
         let guard = self.connect_lock.lock();
         self.stats.connected.fetch_sub(1, Ordering::Relaxed);
         let mut meta = slot.meta.lock();
-        let current = meta.conn.as_ref().is_some_and(|c| c.id == conn_id);
-        let will = if publish_will { meta.will.take() } else { None };
-        if !publish_will {
-            meta.will = None;
-        }
-        if !current {
-            // Taken over: the session lives on with the new connection. A will with no delay
-            // goes out now; a delayed one is cancelled by the new connection (§3.1.3.2.2).
-            drop(meta);
-            drop(guard);
-            if let Some(w) = will.filter(|w| w.delay_secs == 0) {
-                self.publish_now(w.msg, None);
-            }
+        if meta.conn.as_ref().is_none_or(|c| c.id != conn_id) {
+            // Taken over: `connect` already dealt with this connection's will.
             return;
         }
+        let will = meta.will.take().filter(|_| publish_will);
         meta.conn = None;
         meta.disconnected_at_ms = Some(now_ms());
         let generation = meta.generation;
