@@ -17,12 +17,13 @@ use holdfast_core::{ClientId, Delivery, Message, SessionState, SubOptions, topic
 use holdfast_store::records::{
     DeliveryRecord, MessageRecord, RetainedRecord, SessionRecord, SubscriptionRecord, WillRecord,
 };
-use holdfast_store::{Command, Loaded, Store};
+use holdfast_store::{Command, Loaded, Store, StoreError};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::BrokerConfig;
+use crate::auth::{Action, AuthState, Identity};
+use crate::config::{BrokerConfig, Permission};
 use crate::stats::Stats;
 use crate::time::now_ms;
 
@@ -40,6 +41,8 @@ pub enum Kick {
 pub struct ConnLink {
     pub id: u64,
     pub kick: mpsc::UnboundedSender<Kick>,
+    pub username: Option<String>,
+    pub peer_ip: std::net::IpAddr,
 }
 
 /// A will message with its delay.
@@ -111,6 +114,8 @@ pub struct ConnectRequest {
     pub will: Option<Will>,
     pub protocol: u8,
     pub kick: mpsc::UnboundedSender<Kick>,
+    pub username: Option<String>,
+    pub peer_ip: std::net::IpAddr,
 }
 
 /// The outcome of [`Broker::connect`].
@@ -134,6 +139,8 @@ pub struct Broker {
     sessions: RwLock<HashMap<ClientId, Arc<Slot>>>,
     connect_lock: Mutex<()>,
     next_conn_id: AtomicU64,
+    /// Users, ACL, bans, API keys and cluster config, as in the store.
+    auth: RwLock<AuthState>,
 }
 
 impl std::fmt::Debug for Broker {
@@ -157,9 +164,124 @@ impl Broker {
             sessions: RwLock::new(HashMap::new()),
             connect_lock: Mutex::new(()),
             next_conn_id: AtomicU64::new(1),
+            auth: RwLock::new(AuthState::default()),
         });
+        let mut loaded = loaded;
+        {
+            let mut auth = broker.auth.write();
+            auth.users = std::mem::take(&mut loaded.users).into_iter().collect();
+            auth.acl = std::mem::take(&mut loaded.acl).into_iter().collect();
+            auth.banned = std::mem::take(&mut loaded.banned)
+                .into_iter()
+                .map(|(k, v, r)| ((k, v), r))
+                .collect();
+            auth.api_keys = std::mem::take(&mut loaded.api_keys).into_iter().collect();
+            auth.cluster_config = std::mem::take(&mut loaded.cluster_config)
+                .into_iter()
+                .collect();
+        }
         broker.restore(loaded);
         broker
+    }
+
+    /// A read view of the auth tables.
+    pub fn auth(&self) -> parking_lot::RwLockReadGuard<'_, AuthState> {
+        self.auth.read()
+    }
+
+    /// Apply an admin change: commit it to the store, then to the in-memory tables, so that it
+    /// takes effect at once. Connected clients that a new ban covers are disconnected.
+    pub async fn apply_admin(&self, commands: Vec<Command>) -> Result<(), StoreError> {
+        self.store.submit(commands.clone()).wait().await?;
+        {
+            let mut auth = self.auth.write();
+            for c in &commands {
+                auth.apply(c);
+            }
+        }
+        let bans: Vec<(u8, String)> = commands
+            .iter()
+            .filter_map(|c| match c {
+                Command::PutBanned { kind, value, .. } => Some((*kind, value.clone())),
+                _ => None,
+            })
+            .collect();
+        if !bans.is_empty() {
+            self.kick_banned(&bans);
+        }
+        Ok(())
+    }
+
+    fn kick_banned(&self, bans: &[(u8, String)]) {
+        let slots: Vec<Arc<Slot>> = self.sessions.read().values().cloned().collect();
+        for slot in slots {
+            let meta = slot.meta.lock();
+            let Some(link) = &meta.conn else { continue };
+            let hit = bans.iter().any(|(kind, value)| match *kind {
+                crate::auth::BAN_CLIENT_ID => slot.client_id.as_str() == value,
+                crate::auth::BAN_USERNAME => link.username.as_deref() == Some(value.as_str()),
+                crate::auth::BAN_PEER => link.peer_ip.to_string() == *value,
+                _ => false,
+            });
+            if hit {
+                let _ = link.kick.send(Kick::Administrative);
+            }
+        }
+    }
+
+    /// Disconnect a client (admin "kick"). Returns whether it was connected.
+    pub fn kick(&self, client: &ClientId) -> bool {
+        let Some(slot) = self.slot(client) else {
+            return false;
+        };
+        let meta = slot.meta.lock();
+        match &meta.conn {
+            Some(link) => link.kick.send(Kick::Administrative).is_ok(),
+            None => false,
+        }
+    }
+
+    /// The ACL decision when no rule matches: config file, else cluster config, else allow.
+    pub fn acl_default(&self) -> Permission {
+        if let Some(p) = self.config.acl.default {
+            return p;
+        }
+        match self
+            .auth
+            .read()
+            .cluster_config
+            .get("acl.default")
+            .map(String::as_str)
+        {
+            Some("\"deny\"") | Some("deny") => Permission::Deny,
+            _ => Permission::Allow,
+        }
+    }
+
+    /// Are clients without a username allowed? Explicit setting, else only while every
+    /// listener is on a loopback address.
+    pub fn allow_anonymous(&self) -> bool {
+        if let Some(a) = self.config.mqtt.allow_anonymous {
+            return a;
+        }
+        let l = &self.config.listeners;
+        let tcp = !l.tcp.enabled || l.tcp.bind.ip().is_loopback();
+        let tls = l.tls.as_ref().is_none_or(|t| t.bind.ip().is_loopback());
+        let ws = l.ws.as_ref().is_none_or(|w| w.bind.ip().is_loopback());
+        tcp && tls && ws
+    }
+
+    /// May `who` do `action` on `target`?
+    pub fn authorize(&self, who: &Identity, action: Action, target: &str) -> bool {
+        let default = self.acl_default();
+        crate::auth::authorize(
+            &self.config.acl,
+            &self.auth.read(),
+            default,
+            who,
+            action,
+            target,
+        )
     }
 
     fn queued_max(&self) -> usize {
@@ -202,7 +324,10 @@ impl Broker {
             // The old connection's will (or a will still waiting for its delay): sent now if it
             // had no delay or if its session ends here; cancelled when the session resumes
             // before the delay is over (MQTT 5.0 §3.1.3.2.2).
-            old_will = meta.will.take().filter(|w| w.delay_secs == 0 || req.clean_start);
+            old_will = meta
+                .will
+                .take()
+                .filter(|w| w.delay_secs == 0 || req.clean_start);
         }
         if let Some(w) = old_will {
             self.publish_now(w.msg, None);
@@ -227,6 +352,8 @@ impl Broker {
                 meta.conn = Some(ConnLink {
                     id: conn_id,
                     kick: req.kick,
+                    username: req.username,
+                    peer_ip: req.peer_ip,
                 });
                 drop(meta);
                 slot
@@ -243,6 +370,8 @@ impl Broker {
                     conn: Some(ConnLink {
                         id: conn_id,
                         kick: req.kick,
+                        username: req.username,
+                        peer_ip: req.peer_ip,
                     }),
                     stored: false,
                 };

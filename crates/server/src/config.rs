@@ -95,8 +95,9 @@ pub struct MqttConfig {
     pub connect_timeout_secs: u64,
     /// Interval of the `$SYS/broker/...` statistics; 0 turns them off.
     pub sys_interval_secs: u64,
-    /// Allow clients without a username.
-    pub allow_anonymous: bool,
+    /// Allow clients without a username. Unset: allowed only while every listener binds a
+    /// loopback address (the zero-config case), as Mosquitto 2 does.
+    pub allow_anonymous: Option<bool>,
 }
 
 impl Default for MqttConfig {
@@ -110,7 +111,7 @@ impl Default for MqttConfig {
             session_expiry_secs_max: u32::MAX,
             connect_timeout_secs: 10,
             sys_interval_secs: 10,
-            allow_anonymous: true,
+            allow_anonymous: None,
         }
     }
 }
@@ -142,11 +143,14 @@ pub enum DurabilityMode {
     Periodic,
 }
 
-/// `[acl]`: static rules from the config file, checked in order; the first match decides.
+/// `[acl]`: static rules from the config file, checked in order before the `acl` table; the
+/// first match decides.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AclConfig {
     pub rules: Vec<AclRule>,
+    /// Decision when no rule matches. Unset: the `acl.default` cluster config value, else allow.
+    pub default: Option<Permission>,
 }
 
 /// One `[[acl.rules]]` entry.

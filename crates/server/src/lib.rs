@@ -4,11 +4,12 @@
 //! - [`Broker`](broker::Broker): shared state and cross-session operations.
 //! - `connection`: one task per client connection.
 //! - `listener`: TCP, TLS and WebSocket accept loops.
+//! - [`auth`]: users, ACL rules, bans and API keys from the built-in tables.
 //! - `sys`: `$SYS/broker/...` statistics.
 //! - [`start`] binds every listener and returns a [`Running`] broker; [`Running::shutdown`]
 //!   stops accepting, tells clients, waits for their tasks and flushes the store.
 
-pub mod acl;
+pub mod auth;
 pub mod broker;
 pub mod config;
 mod connection;

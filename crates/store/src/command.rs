@@ -69,6 +69,36 @@ pub enum Command {
     DeleteRetained {
         topic: String,
     },
+    PutUser {
+        username: String,
+        rec: records::UserRecord,
+    },
+    DeleteUser {
+        username: String,
+    },
+    PutAcl {
+        id: u64,
+        rec: records::AclRecord,
+    },
+    DeleteAcl {
+        id: u64,
+    },
+    PutBanned {
+        kind: u8,
+        value: String,
+        rec: records::BannedRecord,
+    },
+    DeleteBanned {
+        kind: u8,
+        value: String,
+    },
+    PutApiKey {
+        key_id: String,
+        rec: records::ApiKeyRecord,
+    },
+    DeleteApiKey {
+        key_id: String,
+    },
     /// Set a runtime setting (value is TOML text).
     PutConfig {
         key: String,
@@ -87,6 +117,10 @@ pub(crate) fn apply(txn: &WriteTransaction, batch: &[Command]) -> Result<(), Sto
     let mut inflight = txn.open_table(INFLIGHT)?;
     let mut retained = txn.open_table(RETAINED)?;
     let mut config = txn.open_table(CLUSTER_CONFIG)?;
+    let mut users = txn.open_table(USERS)?;
+    let mut acl = txn.open_table(ACL)?;
+    let mut banned = txn.open_table(BANNED)?;
+    let mut api_keys = txn.open_table(API_KEYS)?;
     for cmd in batch {
         match cmd {
             Command::PutSession { client, rec } => {
@@ -150,6 +184,30 @@ pub(crate) fn apply(txn: &WriteTransaction, batch: &[Command]) -> Result<(), Sto
             }
             Command::DeleteRetained { topic } => {
                 retained.remove(topic.as_str())?;
+            }
+            Command::PutUser { username, rec } => {
+                users.insert(username.as_str(), records::encode(rec).as_slice())?;
+            }
+            Command::DeleteUser { username } => {
+                users.remove(username.as_str())?;
+            }
+            Command::PutAcl { id, rec } => {
+                acl.insert(*id, records::encode(rec).as_slice())?;
+            }
+            Command::DeleteAcl { id } => {
+                acl.remove(*id)?;
+            }
+            Command::PutBanned { kind, value, rec } => {
+                banned.insert((*kind, value.as_str()), records::encode(rec).as_slice())?;
+            }
+            Command::DeleteBanned { kind, value } => {
+                banned.remove((*kind, value.as_str()))?;
+            }
+            Command::PutApiKey { key_id, rec } => {
+                api_keys.insert(key_id.as_str(), records::encode(rec).as_slice())?;
+            }
+            Command::DeleteApiKey { key_id } => {
+                api_keys.remove(key_id.as_str())?;
             }
             Command::PutConfig { key, value } => {
                 config.insert(key.as_str(), value.as_bytes())?;

@@ -280,3 +280,49 @@ mod tests {
         );
     }
 }
+
+/// A user allowed to connect.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRecord {
+    /// PHC string (`$argon2id$...`, `$pbkdf2-sha256$...`), bcrypt (`$2b$...`), Mosquitto
+    /// (`$6$`, `$7$`) or salted SHA-256 (`$sha256-prefix$`, `$sha256-suffix$`).
+    pub password_hash: String,
+    /// Superusers bypass ACL rules.
+    pub superuser: bool,
+    pub created_at_ms: u64,
+}
+
+/// One ACL rule. Rules are evaluated in key (id) order; the first match decides.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AclRecord {
+    /// 0: every client; 1: the user named `who`; 2: the client id `who`.
+    pub who_kind: u8,
+    pub who: String,
+    /// 0: deny, 1: allow.
+    pub permission: u8,
+    /// 0: publish, 1: subscribe, 2: both.
+    pub action: u8,
+    /// Topic filter; `${username}` and `${clientid}` are replaced before matching.
+    pub topic: String,
+}
+
+/// A ban.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BannedRecord {
+    pub reason: Option<String>,
+    /// Unix ms after which the ban no longer applies.
+    pub expires_at_ms: Option<u64>,
+    pub created_at_ms: u64,
+}
+
+/// An admin API key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKeyRecord {
+    pub name: String,
+    /// Hash of the secret (argon2id PHC string).
+    pub secret_hash: String,
+    /// 0: admin (read and write), 1: viewer (read only).
+    pub role: u8,
+    pub expires_at_ms: Option<u64>,
+    pub created_at_ms: u64,
+}

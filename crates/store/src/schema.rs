@@ -24,10 +24,24 @@ pub const QUEUED: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("qu
 /// (a QoS 2 packet id awaiting PUBREL; the record is empty).
 pub const INFLIGHT: TableDefinition<(&str, u8, u16), &[u8]> = TableDefinition::new("inflight");
 
+/// Users: username → `UserRecord` (password hash only).
+pub const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
+/// ACL rules: rule id (order of evaluation) → `AclRecord`.
+pub const ACL: TableDefinition<u64, &[u8]> = TableDefinition::new("acl");
+/// Banned clients: (kind, value) → `BannedRecord`. Kind 0: client id, 1: username,
+/// 2: peer address (IP).
+pub const BANNED: TableDefinition<(u8, &str), &[u8]> = TableDefinition::new("banned");
+/// Admin API keys: key id → `ApiKeyRecord` (secret hash only).
+pub const API_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("api_keys");
+
 /// Names of every table, in export order.
 pub const TABLE_NAMES: &[&str] = &[
     "meta",
     "cluster_config",
+    "users",
+    "acl",
+    "banned",
+    "api_keys",
     "retained",
     "sessions",
     "subscriptions",

@@ -10,7 +10,8 @@ use std::sync::Mutex;
 use tokio::sync::oneshot;
 
 use crate::records::{
-    self, DeliveryRecord, InflightRecord, RetainedRecord, SessionRecord, SubscriptionRecord,
+    self, AclRecord, ApiKeyRecord, BannedRecord, DeliveryRecord, InflightRecord, RetainedRecord,
+    SessionRecord, SubscriptionRecord, UserRecord,
 };
 use crate::schema::*;
 use crate::writer::{self, CommitTicket, Job};
@@ -42,6 +43,11 @@ pub struct Loaded {
     pub inflight_out: Vec<(String, u16, InflightRecord)>,
     pub inflight_in: Vec<(String, u16)>,
     pub retained: Vec<(String, RetainedRecord)>,
+    pub users: Vec<(String, UserRecord)>,
+    pub acl: Vec<(u64, AclRecord)>,
+    pub banned: Vec<(u8, String, BannedRecord)>,
+    pub api_keys: Vec<(String, ApiKeyRecord)>,
+    pub cluster_config: Vec<(String, String)>,
 }
 
 struct Inner {
@@ -185,6 +191,40 @@ impl Store {
                 records::decode("retained", &topic, v.value())?,
             ));
         }
+        for e in txn.open_table(USERS)?.iter()? {
+            let (k, v) = e?;
+            let name = k.value().to_string();
+            out.users
+                .push((name.clone(), records::decode("users", &name, v.value())?));
+        }
+        for e in txn.open_table(ACL)?.iter()? {
+            let (k, v) = e?;
+            let id = k.value();
+            out.acl.push((id, records::decode("acl", &id, v.value())?));
+        }
+        for e in txn.open_table(BANNED)?.iter()? {
+            let (k, v) = e?;
+            let (kind, value) = k.value();
+            let key = format!("{kind}/{value}");
+            let rec = records::decode("banned", &key, v.value())?;
+            out.banned.push((kind, value.to_string(), rec));
+        }
+        for e in txn.open_table(API_KEYS)?.iter()? {
+            let (k, v) = e?;
+            let id = k.value().to_string();
+            out.api_keys
+                .push((id.clone(), records::decode("api_keys", &id, v.value())?));
+        }
+        for e in txn.open_table(CLUSTER_CONFIG)?.iter()? {
+            let (k, v) = e?;
+            let value =
+                String::from_utf8(v.value().to_vec()).map_err(|_| StoreError::Corrupted {
+                    table: "cluster_config",
+                    key: k.value().to_string(),
+                    reason: "value is not UTF-8".into(),
+                })?;
+            out.cluster_config.push((k.value().to_string(), value));
+        }
         Ok(out)
     }
 }
@@ -228,6 +268,10 @@ fn init_schema(db: &Database, path: &Path) -> Result<(), StoreError> {
         txn.open_table(SUBSCRIPTIONS)?;
         txn.open_table(QUEUED)?;
         txn.open_table(INFLIGHT)?;
+        txn.open_table(USERS)?;
+        txn.open_table(ACL)?;
+        txn.open_table(BANNED)?;
+        txn.open_table(API_KEYS)?;
     }
     txn.commit()?;
     Ok(())

@@ -18,6 +18,7 @@ use tokio_util::codec::{Decoder, Encoder};
 
 use super::Conn;
 use crate::Broker;
+use crate::auth::{self, Identity};
 use crate::broker::{ConnectRequest, Will};
 use crate::time::now_ms;
 use crate::transport::Transport;
@@ -46,8 +47,12 @@ pub(super) async fn accept(
             }
         };
     let version = codec.version()?;
-    match check(&broker, &connect, version) {
-        Ok(()) => {}
+    let checked = match check(&connect, version) {
+        Ok(()) => authenticate(&broker, &connect, peer).await,
+        Err(reason) => Err(reason),
+    };
+    let superuser = match checked {
+        Ok(superuser) => superuser,
         Err(reason) => {
             tracing::info!(%peer, client = %connect.client_id, ?reason, "CONNECT refused");
             let mut wbuf = BytesMut::new();
@@ -60,8 +65,50 @@ pub(super) async fn accept(
             io.shutdown().await;
             return None;
         }
+    };
+    establish(broker, io, peer, codec, rbuf, version, *connect, superuser).await
+}
+
+/// Bans, then credentials. Returns whether the client is a superuser.
+async fn authenticate(
+    broker: &Broker,
+    c: &Connect,
+    peer: SocketAddr,
+) -> Result<bool, ConnectAckReason> {
+    let username = c.username.as_deref();
+    if let Some(ban) = broker
+        .auth()
+        .ban_for(&c.client_id, username, peer.ip(), now_ms())
+    {
+        tracing::info!(client = %c.client_id, %peer, reason = ?ban.reason, "banned client refused");
+        return Err(ConnectAckReason::Banned);
     }
-    establish(broker, io, peer, codec, rbuf, version, *connect).await
+    let Some(username) = username else {
+        return if broker.allow_anonymous() {
+            Ok(false)
+        } else {
+            Err(ConnectAckReason::NotAuthorized)
+        };
+    };
+    let Some(user) = broker.auth().user(username) else {
+        return Err(ConnectAckReason::BadUserNameOrPassword);
+    };
+    let password = c.password.clone().unwrap_or_default();
+    // Hash verification is deliberately slow: keep it off the async workers.
+    let ok = tokio::task::spawn_blocking(move || {
+        let pw = std::str::from_utf8(&password).unwrap_or("\u{fffd}");
+        auth::password::verify(&user.password_hash, pw).map(|ok| (ok, user.superuser))
+    })
+    .await;
+    match ok {
+        Ok(Ok((true, superuser))) => Ok(superuser),
+        Ok(Ok((false, _))) => Err(ConnectAckReason::BadUserNameOrPassword),
+        Ok(Err(e)) => {
+            tracing::warn!(user = %username, error = %e, "stored password hash is unusable");
+            Err(ConnectAckReason::BadUserNameOrPassword)
+        }
+        Err(_) => Err(ConnectAckReason::ServerUnavailable),
+    }
 }
 
 async fn read_connect(
@@ -118,10 +165,7 @@ fn connack_reason(code: u8) -> ConnectAckReason {
     ConnectAckReason::try_from(code).unwrap_or(ConnectAckReason::MalformedPacket)
 }
 
-fn check(broker: &Broker, c: &Connect, version: ProtocolVersion) -> Result<(), ConnectAckReason> {
-    if !broker.config.mqtt.allow_anonymous && c.username.is_none() {
-        return Err(ConnectAckReason::NotAuthorized);
-    }
+fn check(c: &Connect, version: ProtocolVersion) -> Result<(), ConnectAckReason> {
     if let Some(w) = &c.last_will
         && topic::validate_name(&w.topic).is_err()
     {
@@ -169,13 +213,15 @@ async fn establish(
     rbuf: BytesMut,
     version: ProtocolVersion,
     c: Connect,
+    superuser: bool,
 ) -> Option<Conn> {
     let cfg = &broker.config.mqtt;
     let assigned = c.client_id.is_empty().then(|| {
         let n: u64 = rand::rng().random();
         format!("holdfast-{n:016x}")
     });
-    let client_id = ClientId::new(assigned.as_deref().unwrap_or(&c.client_id));
+    let client_id_text = assigned.clone().unwrap_or_else(|| c.client_id.to_string());
+    let client_id = ClientId::new(&client_id_text);
     let expiry_secs = c
         .session_expiry_interval_secs
         .min(cfg.session_expiry_secs_max);
@@ -193,6 +239,8 @@ async fn establish(
         will: will_of(&c),
         protocol: version.level(),
         kick: kick_tx,
+        username: c.username.as_ref().map(|u| u.to_string()),
+        peer_ip: peer.ip(),
     });
     if !connected.commands.is_empty()
         && let Err(e) = broker.store.submit(connected.commands).wait().await
@@ -253,5 +301,10 @@ async fn establish(
         qos1_unacked: 0,
         pending: FuturesOrdered::new(),
         kick_rx,
+        identity: Identity {
+            client_id: client_id_text,
+            username: c.username.as_ref().map(|u| u.to_string()),
+            superuser,
+        },
     })
 }

@@ -13,7 +13,7 @@ use holdfast_store::Command;
 use holdfast_store::records::InflightRecord;
 
 use super::{Conn, Exit, PendingAck};
-use crate::acl::{self, Action};
+use crate::auth::Action;
 use crate::time::now_ms;
 
 fn ack(packet_id: NonZeroU16, reason_code: PublishAckReason) -> PublishAck {
@@ -140,7 +140,9 @@ impl Conn {
     /// Authorize and route one PUBLISH. Returns the store writes and the ack reason.
     fn route(&mut self, p: &Publish) -> (Vec<Command>, PublishAckReason) {
         let allowed = !p.topic.starts_with("$SYS")
-            && acl::check(&self.broker.config.acl, Action::Publish, &p.topic);
+            && self
+                .broker
+                .authorize(&self.identity, Action::Publish, &p.topic);
         if !allowed {
             tracing::debug!(client = %self.client_id, topic = %p.topic, "publish denied");
             let reason = if self.version == ProtocolVersion::V5 {
@@ -285,7 +287,10 @@ impl Conn {
                     "no-local set on a shared subscription".into(),
                 ));
             }
-            if !acl::check(&self.broker.config.acl, Action::Subscribe, raw) {
+            if !self
+                .broker
+                .authorize(&self.identity, Action::Subscribe, raw)
+            {
                 status.push(SubscribeAckReason::NotAuthorized);
                 continue;
             }

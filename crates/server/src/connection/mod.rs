@@ -78,6 +78,8 @@ struct Conn {
     qos1_unacked: usize,
     pending: FuturesOrdered<PendingAck>,
     kick_rx: mpsc::UnboundedReceiver<Kick>,
+    /// Who this client is, for ACL checks.
+    identity: crate::auth::Identity,
 }
 
 /// Serve one accepted connection until it ends.
