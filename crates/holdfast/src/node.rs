@@ -147,7 +147,7 @@ mod tests {
     fn second_lock_on_one_dir_fails_with_a_clear_message() {
         let dir = tempfile::tempdir().expect("tempdir");
         let _held = lock(dir.path()).expect("first lock");
-        let err = lock(dir.path()).unwrap_err().to_string();
+        let err = lock(dir.path()).expect_err("second lock fails").to_string();
         assert!(err.contains("already in use by another holdfast"), "{err}");
         assert!(
             err.contains(&format!("pid {}", std::process::id())),

@@ -6,8 +6,14 @@ use redb::TableDefinition;
 /// Version of the table layout as a whole, kept in `meta` under `schema_version`.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// Store-wide facts: `schema_version` (u32 LE), `created_at_ms` (u64 LE).
+/// Store-wide facts: `schema_version` (u32 LE), `created_at_ms` (u64 LE),
+/// [`LAST_BATCH_SEQ`] (u64 LE).
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// `meta` key: how many batches the store has committed, ever (u64 LE; absent = 0). Every
+/// commit of the writer adds the number of batches in it, in the same write transaction, so a
+/// read snapshot's value names exactly the cut it sees. Backup archives record it as their
+/// cut; in a cluster the Raft log index takes its place.
+pub const LAST_BATCH_SEQ: &str = "last_batch_seq";
 /// Runtime-changeable settings: key → UTF-8 TOML value.
 pub const CLUSTER_CONFIG: TableDefinition<&str, &[u8]> = TableDefinition::new("cluster_config");
 /// Retained messages: topic → `RetainedRecord`.

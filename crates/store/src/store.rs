@@ -147,6 +147,16 @@ impl Store {
         Ok(self.inner.db.begin_read()?)
     }
 
+    /// The cut a read snapshot sees: how many batches had been committed when it was taken
+    /// (`meta/last_batch_seq`; 0 for a store that has committed none).
+    pub fn batch_seq(txn: &ReadTransaction) -> Result<u64, StoreError> {
+        let meta = txn.open_table(META)?;
+        match meta.get(LAST_BATCH_SEQ)? {
+            Some(v) => decode_batch_seq(v.value()),
+            None => Ok(0),
+        }
+    }
+
     /// Read the whole broker state (at start-up).
     pub fn load(&self) -> Result<Loaded, StoreError> {
         let txn = self.read()?;
@@ -227,6 +237,16 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// `meta/last_batch_seq` from its stored bytes.
+pub(crate) fn decode_batch_seq(bytes: &[u8]) -> Result<u64, StoreError> {
+    let b: [u8; 8] = bytes.try_into().map_err(|_| StoreError::Corrupted {
+        table: "meta",
+        key: LAST_BATCH_SEQ.into(),
+        reason: format!("{} bytes, expected 8", bytes.len()),
+    })?;
+    Ok(u64::from_le_bytes(b))
 }
 
 fn init_schema(db: &Database, path: &Path) -> Result<(), StoreError> {
@@ -371,6 +391,9 @@ mod tests {
         assert_eq!(loaded.queued.len(), 2);
         assert_eq!(loaded.inflight_in.len(), 2);
         assert!(loaded.queued.iter().all(|(c, _, _)| c != "a"));
+        // Two batches were committed before the reopen.
+        let txn = store.read().expect("read");
+        assert_eq!(Store::batch_seq(&txn).expect("seq"), 2);
     }
 
     #[test]
@@ -392,7 +415,7 @@ mod tests {
                 durability: Durability::Sync,
             },
         )
-        .unwrap_err();
+        .expect_err("newer schema is refused");
         assert!(err.to_string().contains("schema version 99"), "{err}");
     }
 }

@@ -9,10 +9,12 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use redb::Database;
+use redb::{Database, ReadableTable};
 use tokio::sync::oneshot;
 
 use crate::command::{self, Command};
+use crate::schema::{LAST_BATCH_SEQ, META};
+use crate::store::decode_batch_seq;
 use crate::{Durability, StoreError};
 
 /// Most batches folded into one transaction.
@@ -117,12 +119,30 @@ fn commit(db: &Database, jobs: &[Job], durable: bool) -> Result<(), StoreError> 
     if !durable {
         txn.set_durability(redb::Durability::None)?;
     }
+    let mut batches = 0u64;
     for job in jobs {
         if let Job::Batch(batch, _) = job {
             command::apply(&txn, batch)?;
+            batches += 1;
         }
     }
+    if batches > 0 {
+        bump_batch_seq(&txn, batches)?;
+    }
     txn.commit()?;
+    Ok(())
+}
+
+/// Advance `meta/last_batch_seq` by the number of batches in this commit. The number names
+/// the cut a read snapshot sees (see `Store::batch_seq`); it only ever grows.
+fn bump_batch_seq(txn: &redb::WriteTransaction, batches: u64) -> Result<(), StoreError> {
+    let mut meta = txn.open_table(META)?;
+    let current = match meta.get(LAST_BATCH_SEQ)? {
+        Some(v) => decode_batch_seq(v.value())?,
+        None => 0,
+    };
+    let next = current.saturating_add(batches);
+    meta.insert(LAST_BATCH_SEQ, next.to_le_bytes().as_slice())?;
     Ok(())
 }
 

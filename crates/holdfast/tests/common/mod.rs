@@ -256,3 +256,5 @@ pub fn fixture(name: &str) -> PathBuf {
         .join("tests")
         .join(name)
 }
+
+pub mod clients;

@@ -66,7 +66,8 @@ pub(super) async fn accept(
             return None;
         }
     };
-    establish(broker, io, peer, codec, rbuf, version, *connect, superuser).await
+    let accepted = Accepted { io, peer, codec, rbuf, version, superuser };
+    establish(broker, accepted, *connect).await
 }
 
 /// Bans, then credentials. Returns whether the client is a superuser.
@@ -205,16 +206,18 @@ fn will_of(c: &Connect) -> Option<Will> {
     })
 }
 
-async fn establish(
-    broker: Arc<Broker>,
-    mut io: Transport,
+/// A connection whose CONNECT has been read and accepted.
+struct Accepted {
+    io: Transport,
     peer: SocketAddr,
-    mut codec: MqttCodec,
+    codec: MqttCodec,
     rbuf: BytesMut,
     version: ProtocolVersion,
-    c: Connect,
     superuser: bool,
-) -> Option<Conn> {
+}
+
+async fn establish(broker: Arc<Broker>, a: Accepted, c: Connect) -> Option<Conn> {
+    let Accepted { mut io, peer, mut codec, rbuf, version, superuser } = a;
     let cfg = &broker.config.mqtt;
     let assigned = c.client_id.is_empty().then(|| {
         let n: u64 = rand::rng().random();
