@@ -31,6 +31,17 @@ impl CodecError {
     pub fn reason_code(&self) -> DisconnectReasonCode {
         use rmqtt_codec::v5::ToReasonCode;
         match self {
+            // rmqtt-codec's mapping differs from MQTT 5.0 in these cases:
+            // bad UTF-8 in a string, reserved flag bits and unknown packet types are
+            // Malformed Packets (§1.5.4, §2.1.3, §3.1.2.3); an empty SUBSCRIBE or UNSUBSCRIBE
+            // (the only case rmqtt reports as InvalidTopicFilter) is a Protocol Error (§3.8.3).
+            CodecError::Decode(
+                DecodeError::Utf8Error
+                | DecodeError::UnsupportedPacketType
+                | DecodeError::ConnectReservedFlagSet
+                | DecodeError::InvalidConnectFlags,
+            ) => DisconnectReasonCode::MalformedPacket,
+            CodecError::Decode(DecodeError::InvalidTopicFilter) => DisconnectReasonCode::ProtocolError,
             CodecError::Decode(e) => e.to_reason_code(),
             CodecError::TooLarge { .. } => DisconnectReasonCode::PacketTooLarge,
             CodecError::NotConnect => DisconnectReasonCode::ProtocolError,
