@@ -680,6 +680,7 @@ impl Broker {
     fn restore(self: &Arc<Self>, loaded: Loaded) {
         let now = now_ms();
         let mut bad = 0usize;
+        let mut orphans = Vec::new();
         let mut slots: HashMap<String, Arc<Slot>> = HashMap::new();
         for (client, rec) in loaded.sessions {
             let id = ClientId::new(&client);
@@ -711,6 +712,7 @@ impl Broker {
                     topic::parse_filter(&raw),
                 ) else {
                     bad += 1;
+                    orphans.push(Command::DeleteSubscription { client, filter: raw });
                     continue;
                 };
                 trie.insert(p.filter, p.group, &slot.client_id, opts);
@@ -720,18 +722,27 @@ impl Broker {
         for (client, seq, rec) in loaded.queued {
             match (slots.get(&client), rec.to_delivery()) {
                 (Some(slot), Ok(d)) => slot.state.lock().restore_queued(seq, d),
-                _ => bad += 1,
+                _ => {
+                    bad += 1;
+                    orphans.push(Command::Dequeue { client, seq });
+                }
             }
         }
         for (client, pid, rec) in loaded.inflight_out {
             match (slots.get(&client), rec.to_inflight()) {
                 (Some(slot), Ok(i)) => slot.state.lock().restore_inflight(pid, i),
-                _ => bad += 1,
+                _ => {
+                    bad += 1;
+                    orphans.push(Command::DeleteInflightOut { client, packet_id: pid });
+                }
             }
         }
         for (client, pid) in loaded.inflight_in {
-            if let Some(slot) = slots.get(&client) {
-                slot.state.lock().incoming_qos2.insert(pid);
+            match slots.get(&client) {
+                Some(slot) => {
+                    slot.state.lock().incoming_qos2.insert(pid);
+                }
+                None => orphans.push(Command::DeleteInflightIn { client, packet_id: pid }),
             }
         }
         {
@@ -751,6 +762,12 @@ impl Broker {
                 records = bad,
                 "store records that could not be restored were skipped"
             );
+        }
+        if !orphans.is_empty() {
+            // Rows left behind by a session that ended while a delivery to it was being
+            // written (or unreadable ones): remove them so they are not exported or reloaded.
+            tracing::info!(rows = orphans.len(), "removing orphaned session rows");
+            self.store.submit_detached(orphans);
         }
         let count = slots.len();
         let mut sessions = self.sessions.write();

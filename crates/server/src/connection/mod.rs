@@ -254,7 +254,7 @@ impl Conn {
             Exit::Kicked(Kick::Administrative) => {
                 (Some(DisconnectReasonCode::AdministrativeAction), true)
             }
-            // The will stays with the session; a restart treats the connection as lost.
+            // An orderly shutdown is a clean close on the broker's side: wills are not sent.
             Exit::Shutdown => (Some(DisconnectReasonCode::ServerShuttingDown), false),
         };
         // Acknowledgements whose commits are under way still go out if they finish quickly.
