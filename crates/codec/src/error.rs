@@ -41,7 +41,9 @@ impl CodecError {
                 | DecodeError::ConnectReservedFlagSet
                 | DecodeError::InvalidConnectFlags,
             ) => DisconnectReasonCode::MalformedPacket,
-            CodecError::Decode(DecodeError::InvalidTopicFilter) => DisconnectReasonCode::ProtocolError,
+            CodecError::Decode(DecodeError::InvalidTopicFilter) => {
+                DisconnectReasonCode::ProtocolError
+            }
             CodecError::Decode(e) => e.to_reason_code(),
             CodecError::TooLarge { .. } => DisconnectReasonCode::PacketTooLarge,
             CodecError::NotConnect => DisconnectReasonCode::ProtocolError,

@@ -248,8 +248,8 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_refused_with_their_name() {
-        let err =
-            toml::from_str::<BrokerConfig>("[mqtt]\nreceive_maximum = 5\nbogus = 1\n").expect_err("unknown key is refused");
+        let err = toml::from_str::<BrokerConfig>("[mqtt]\nreceive_maximum = 5\nbogus = 1\n")
+            .expect_err("unknown key is refused");
         let msg = err.to_string();
         assert!(msg.contains("bogus") && msg.contains("line 3"), "{msg}");
     }

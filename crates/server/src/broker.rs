@@ -266,7 +266,13 @@ impl Broker {
         if let Some(a) = self.config.mqtt.allow_anonymous {
             return a;
         }
-        match self.auth.read().cluster_config.get("mqtt.allow_anonymous").map(String::as_str) {
+        match self
+            .auth
+            .read()
+            .cluster_config
+            .get("mqtt.allow_anonymous")
+            .map(String::as_str)
+        {
             Some("true") => return true,
             Some("false") => return false,
             _ => {}
@@ -712,7 +718,10 @@ impl Broker {
                     topic::parse_filter(&raw),
                 ) else {
                     bad += 1;
-                    orphans.push(Command::DeleteSubscription { client, filter: raw });
+                    orphans.push(Command::DeleteSubscription {
+                        client,
+                        filter: raw,
+                    });
                     continue;
                 };
                 trie.insert(p.filter, p.group, &slot.client_id, opts);
@@ -733,7 +742,10 @@ impl Broker {
                 (Some(slot), Ok(i)) => slot.state.lock().restore_inflight(pid, i),
                 _ => {
                     bad += 1;
-                    orphans.push(Command::DeleteInflightOut { client, packet_id: pid });
+                    orphans.push(Command::DeleteInflightOut {
+                        client,
+                        packet_id: pid,
+                    });
                 }
             }
         }
@@ -742,7 +754,10 @@ impl Broker {
                 Some(slot) => {
                     slot.state.lock().incoming_qos2.insert(pid);
                 }
-                None => orphans.push(Command::DeleteInflightIn { client, packet_id: pid }),
+                None => orphans.push(Command::DeleteInflightIn {
+                    client,
+                    packet_id: pid,
+                }),
             }
         }
         {
@@ -923,7 +938,9 @@ impl Broker {
         if self.retained.read().get(topic).is_none() {
             return Ok(false);
         }
-        let cmd = Command::DeleteRetained { topic: topic.to_string() };
+        let cmd = Command::DeleteRetained {
+            topic: topic.to_string(),
+        };
         self.store.submit(vec![cmd]).wait().await?;
         Ok(self.retained.write().remove(topic))
     }

@@ -273,7 +273,8 @@ mod tests {
 
     #[test]
     fn unknown_version_is_reported_as_corruption() {
-        let err = decode::<SubscriptionRecord>("subscriptions", &"c/f", &[9, 0]).expect_err("refused");
+        let err =
+            decode::<SubscriptionRecord>("subscriptions", &"c/f", &[9, 0]).expect_err("refused");
         assert!(
             err.to_string().contains("unknown record version 9"),
             "{err}"

@@ -66,7 +66,14 @@ pub(super) async fn accept(
             return None;
         }
     };
-    let accepted = Accepted { io, peer, codec, rbuf, version, superuser };
+    let accepted = Accepted {
+        io,
+        peer,
+        codec,
+        rbuf,
+        version,
+        superuser,
+    };
     establish(broker, accepted, *connect).await
 }
 
@@ -217,7 +224,14 @@ struct Accepted {
 }
 
 async fn establish(broker: Arc<Broker>, a: Accepted, c: Connect) -> Option<Conn> {
-    let Accepted { mut io, peer, mut codec, rbuf, version, superuser } = a;
+    let Accepted {
+        mut io,
+        peer,
+        mut codec,
+        rbuf,
+        version,
+        superuser,
+    } = a;
     let cfg = &broker.config.mqtt;
     let assigned = c.client_id.is_empty().then(|| {
         let n: u64 = rand::rng().random();
