@@ -539,21 +539,15 @@ impl Broker {
 
     /// Route a message and write what must be stored, without waiting for the commit.
     pub fn publish_now(&self, msg: Arc<Message>, publisher: Option<&ClientId>) {
-        let (commands, _) = self.publish(msg, publisher);
-        if !commands.is_empty() {
-            self.store.submit_detached(commands);
-        }
+        self.publish(msg, publisher).submit_detached(&self.store);
     }
 
-    /// Route `msg` to every matching session and update the retained index. Returns the store
-    /// writes that make it durable (to commit before acknowledging) and how many sessions
-    /// matched.
-    pub fn publish(
-        &self,
-        msg: Arc<Message>,
-        publisher: Option<&ClientId>,
-    ) -> (Vec<Command>, usize) {
-        let mut commands = Vec::new();
+    /// Route `msg` to every matching session and update the retained index. Returns the
+    /// [`Fanout`]: the store writes that make it durable and the sessions to wake once they are
+    /// submitted.
+    pub fn publish(&self, msg: Arc<Message>, publisher: Option<&ClientId>) -> Fanout {
+        let mut fanout = Fanout::default();
+        let commands = &mut fanout.commands;
         self.stats.messages_received.fetch_add(1, Ordering::Relaxed);
         if msg.retain {
             let topic = msg.topic.to_string();
@@ -581,7 +575,7 @@ impl Broker {
             };
             self.trie.read().route(&msg.topic, publisher, &online)
         };
-        let matched = routes.len();
+        fanout.matched = routes.len();
         for route in routes {
             let Some(slot) = self.slot(&route.client) else {
                 continue;
@@ -592,13 +586,13 @@ impl Broker {
                 sub_ids: route.sub_ids,
                 msg: msg.clone(),
             };
-            self.deliver(&slot, delivery, &mut commands);
+            self.deliver(&slot, delivery, &mut fanout);
         }
-        (commands, matched)
+        fanout
     }
 
-    /// Queue one delivery on a session and wake its connection.
-    pub fn deliver(&self, slot: &Slot, delivery: Delivery, commands: &mut Vec<Command>) {
+    /// Queue one delivery on a session; its connection is woken when `fanout` is submitted.
+    pub fn deliver(&self, slot: &Arc<Slot>, delivery: Delivery, fanout: &mut Fanout) {
         let online = slot.online.load(Ordering::Acquire);
         if !online && delivery.qos == QoS::AtMostOnce {
             return;
@@ -609,7 +603,7 @@ impl Broker {
         match state.enqueue(delivery) {
             Some(seq) => {
                 if let Some(rec) = rec {
-                    commands.push(Command::Enqueue {
+                    fanout.commands.push(Command::Enqueue {
                         client: slot.client_id.as_str().into(),
                         seq,
                         rec,
@@ -622,7 +616,7 @@ impl Broker {
             }
         }
         drop(state);
-        slot.notify.notify_one();
+        fanout.wake.push(slot.clone());
     }
 
     /// Add or replace a subscription. Returns whether it existed and the store write.
@@ -829,17 +823,55 @@ impl Broker {
 impl Broker {
     /// Route a `$SYS` message: retained in memory and delivered, never stored.
     pub fn publish_sys(&self, msg: Arc<Message>) {
-        let (commands, _) = self.publish(msg, None);
-        // Only the retained write and QoS 0 deliveries can come out of a QoS 0 `$SYS` publish;
-        // the retained copy is kept in memory only.
-        let rest: Vec<Command> = commands
-            .into_iter()
-            .filter(|c| !matches!(c, Command::PutRetained { .. }))
-            .collect();
-        if !rest.is_empty() {
-            self.store.submit_detached(rest);
-        }
+        let mut fanout = self.publish(msg, None);
+        // The retained copy of a `$SYS` topic is kept in memory only.
+        fanout
+            .commands
+            .retain(|c| !matches!(c, Command::PutRetained { .. }));
+        fanout.submit_detached(&self.store);
         self.stats.messages_received.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// What routing one message produced: store writes, and sessions to wake.
+#[derive(Debug, Default)]
+#[must_use = "a fanout must be submitted, or its subscribers are never woken"]
+pub struct Fanout {
+    pub commands: Vec<Command>,
+    wake: Vec<Arc<Slot>>,
+    /// Sessions the message matched.
+    pub matched: usize,
+}
+
+impl Fanout {
+    /// A fanout that starts with some writes of its own.
+    pub fn with_commands(commands: Vec<Command>) -> Fanout {
+        Fanout {
+            commands,
+            wake: Vec::new(),
+            matched: 0,
+        }
+    }
+
+    /// Submit the writes, then wake the subscribers. In this order, so that a subscriber's
+    /// own later writes for a delivery (`Dequeue`, `PutInflightOut`) always reach the writer
+    /// after the delivery's `Enqueue`. Returns the commit ticket, if there was anything to write.
+    pub fn submit(self, store: &Store) -> Option<holdfast_store::CommitTicket> {
+        let ticket = (!self.commands.is_empty()).then(|| store.submit(self.commands));
+        for slot in self.wake {
+            slot.notify.notify_one();
+        }
+        ticket
+    }
+
+    /// Submit without waiting for the commit.
+    pub fn submit_detached(self, store: &Store) {
+        if !self.commands.is_empty() {
+            store.submit_detached(self.commands);
+        }
+        for slot in self.wake {
+            slot.notify.notify_one();
+        }
     }
 }
 

@@ -14,6 +14,7 @@ use holdfast_store::records::InflightRecord;
 
 use super::{Conn, Exit, PendingAck};
 use crate::auth::Action;
+use crate::broker::Fanout;
 use crate::time::now_ms;
 
 fn ack(packet_id: NonZeroU16, reason_code: PublishAckReason) -> PublishAck {
@@ -99,7 +100,9 @@ impl Conn {
             }
         }
         let (Some(pid), false) = (pid, p.qos == QoS::AtMostOnce) else {
-            self.route(&p);
+            // QoS 0: nothing to acknowledge, but a retained update must still be stored.
+            let (fanout, _) = self.route(&p);
+            fanout.submit_detached(&self.broker.store);
             return None;
         };
         if p.qos == QoS::ExactlyOnce && self.slot.state.lock().incoming_qos2.contains(&pid.get()) {
@@ -110,8 +113,7 @@ impl Conn {
             ))));
             return None;
         }
-        let (commands, reason) = self.route(&p);
-        let mut commands = commands;
+        let (mut fanout, reason) = self.route(&p);
         let reply = if p.qos == QoS::AtLeastOnce {
             self.qos1_unacked += 1;
             Packet::PublishAck(ack(pid, reason))
@@ -119,26 +121,26 @@ impl Conn {
             let mut state = self.slot.state.lock();
             state.incoming_qos2.insert(pid.get());
             if state.is_persistent() {
-                commands.push(Command::PutInflightIn {
+                fanout.commands.push(Command::PutInflightIn {
                     client: self.client_id.as_str().into(),
                     packet_id: pid.get(),
                 });
             }
             Packet::PublishReceived(ack(pid, reason))
         };
-        if commands.is_empty() {
-            self.pending.push_back(ready(reply));
-        } else {
-            let ticket = self.broker.store.submit(commands);
-            self.pending.push_back(Box::pin(
-                async move { ticket.wait().await.ok().map(|()| reply) },
-            ));
+        match fanout.submit(&self.broker.store) {
+            None => self.pending.push_back(ready(reply)),
+            Some(ticket) => {
+                self.pending.push_back(Box::pin(
+                    async move { ticket.wait().await.ok().map(|()| reply) },
+                ))
+            }
         }
         None
     }
 
     /// Authorize and route one PUBLISH. Returns the store writes and the ack reason.
-    fn route(&mut self, p: &Publish) -> (Vec<Command>, PublishAckReason) {
+    fn route(&mut self, p: &Publish) -> (Fanout, PublishAckReason) {
         let allowed = !p.topic.starts_with("$SYS")
             && self
                 .broker
@@ -150,7 +152,7 @@ impl Conn {
             } else {
                 PublishAckReason::Success
             };
-            return (Vec::new(), reason);
+            return (Fanout::default(), reason);
         }
         let (props, expiry) = Message::props_from_publish(p.properties.as_ref());
         let msg = Arc::new(Message {
@@ -161,13 +163,13 @@ impl Conn {
             props,
             expires_at_ms: expiry.map(|s| now_ms() + u64::from(s) * 1000),
         });
-        let (commands, matched) = self.broker.publish(msg, Some(&self.client_id));
-        let reason = if matched == 0 && self.version == ProtocolVersion::V5 {
+        let fanout = self.broker.publish(msg, Some(&self.client_id));
+        let reason = if fanout.matched == 0 && self.version == ProtocolVersion::V5 {
             PublishAckReason::NoMatchingSubscribers
         } else {
             PublishAckReason::Success
         };
-        (commands, reason)
+        (fanout, reason)
     }
 
     pub(super) fn on_puback(&mut self, packet_id: u16) -> Option<Exit> {
@@ -328,6 +330,7 @@ impl Conn {
             status,
         }));
         let sub_ids: Vec<u32> = s.id.map(|i| i.get()).into_iter().collect();
+        let mut fanout = Fanout::with_commands(commands);
         for (msg, granted) in retained {
             let delivery = Delivery {
                 qos: msg.qos.min(granted),
@@ -335,11 +338,9 @@ impl Conn {
                 sub_ids: sub_ids.clone(),
                 msg,
             };
-            self.broker.deliver(&self.slot, delivery, &mut commands);
+            self.broker.deliver(&self.slot, delivery, &mut fanout);
         }
-        if !commands.is_empty() {
-            self.broker.store.submit_detached(commands);
-        }
+        fanout.submit_detached(&self.broker.store);
         None
     }
 
