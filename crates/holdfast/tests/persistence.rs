@@ -361,3 +361,24 @@ fn periodic_durability_loses_at_most_the_last_intervals_under_load() {
     }
     assert_eq!(seen, THREADS, "one retained message per load topic");
 }
+
+#[test]
+fn retained_messages_published_at_qos0_survive_kill9() {
+    let mut b = Broker::start();
+    let mut p = connect5(b.addr(), "ret0-pub");
+    p.send(publish_packet("ret0/a", "zero", QoS::AtMostOnce, 0, true));
+    // A QoS 1 publish after it: once it is acknowledged, the QoS 0 write before it is
+    // committed too (one writer, batches in order).
+    publish_acked(&mut p, "ret0/b", "one", QoS::AtLeastOnce, 1, true);
+    b.kill9();
+    b.restart();
+    let mut s = connect5(b.addr(), "ret0-sub");
+    subscribe(&mut s, 1, "ret0/#", QoS::AtLeastOnce);
+    let mut got = BTreeSet::new();
+    while let Some(m) = next_publish(&mut s, Duration::from_secs(2)) {
+        assert!(m.retain, "served as retained");
+        got.insert(m.topic.to_string());
+    }
+    let want: BTreeSet<String> = ["ret0/a", "ret0/b"].iter().map(|s| s.to_string()).collect();
+    assert_eq!(got, want);
+}
