@@ -1,6 +1,5 @@
 //! Conversions between MQTT 3.1.1 packets and the 5.0 packet model.
 
-use rmqtt_codec::error::DecodeError;
 use rmqtt_codec::{v3, v5};
 
 use crate::{CodecError, Packet};
@@ -53,12 +52,53 @@ pub fn v3_to_v5(p: v3::Packet) -> Result<Packet, CodecError> {
             reason_string: None,
             user_properties: Vec::new(),
         }),
-        v3::Packet::ConnectAck(_)
-        | v3::Packet::SubscribeAck { .. }
-        | v3::Packet::UnsubscribeAck { .. }
-        | v3::Packet::PingResponse => {
-            return Err(CodecError::Decode(DecodeError::UnsupportedPacketType));
-        }
+        // Server-to-client packets, decoded by clients built on this codec (tests, bench).
+        // The broker refuses them as unexpected after decoding.
+        v3::Packet::ConnectAck(a) => Packet::ConnectAck(Box::new(v5::ConnectAck {
+            session_present: a.session_present,
+            reason_code: match a.return_code {
+                v3::ConnectAckReason::ConnectionAccepted => v5::ConnectAckReason::Success,
+                v3::ConnectAckReason::UnacceptableProtocolVersion => {
+                    v5::ConnectAckReason::UnsupportedProtocolVersion
+                }
+                v3::ConnectAckReason::IdentifierRejected => {
+                    v5::ConnectAckReason::ClientIdentifierNotValid
+                }
+                v3::ConnectAckReason::BadUserNameOrPassword => {
+                    v5::ConnectAckReason::BadUserNameOrPassword
+                }
+                v3::ConnectAckReason::NotAuthorized => v5::ConnectAckReason::NotAuthorized,
+                _ => v5::ConnectAckReason::ServerUnavailable,
+            },
+            ..v5::ConnectAck::default()
+        })),
+        v3::Packet::SubscribeAck { packet_id, status } => Packet::SubscribeAck(v5::SubscribeAck {
+            packet_id,
+            properties: Vec::new(),
+            reason_string: None,
+            status: status
+                .into_iter()
+                .map(|s| match s {
+                    v3::SubscribeReturnCode::Success(v3::QoS::AtMostOnce) => {
+                        v5::SubscribeAckReason::GrantedQos0
+                    }
+                    v3::SubscribeReturnCode::Success(v3::QoS::AtLeastOnce) => {
+                        v5::SubscribeAckReason::GrantedQos1
+                    }
+                    v3::SubscribeReturnCode::Success(v3::QoS::ExactlyOnce) => {
+                        v5::SubscribeAckReason::GrantedQos2
+                    }
+                    v3::SubscribeReturnCode::Failure => v5::SubscribeAckReason::UnspecifiedError,
+                })
+                .collect(),
+        }),
+        v3::Packet::UnsubscribeAck { packet_id } => Packet::UnsubscribeAck(v5::UnsubscribeAck {
+            packet_id,
+            properties: Vec::new(),
+            reason_string: None,
+            status: Vec::new(),
+        }),
+        v3::Packet::PingResponse => Packet::PingResponse,
     })
 }
 
