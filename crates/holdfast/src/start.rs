@@ -74,19 +74,88 @@ pub fn run(args: StartArgs) -> anyhow::Result<()> {
         .thread_name("holdfast")
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(s.config, store))
+    runtime.block_on(serve(s.config, store, identity, s.data_dir.path))
 }
 
-async fn serve(config: holdfast_server::config::BrokerConfig, store: Store) -> anyhow::Result<()> {
+async fn serve(
+    config: holdfast_server::config::BrokerConfig,
+    store: Store,
+    identity: node::NodeIdentity,
+    data_dir: PathBuf,
+) -> anyhow::Result<()> {
+    // Bound first: a busy admin port stops the node before any MQTT client is accepted.
+    let admin_listener = match config.admin.enabled {
+        true => Some(holdfast_admin::bind(config.admin.bind).await?),
+        false => None,
+    };
+    let metrics_public = config.admin.metrics_public;
     let running = holdfast_server::start(config, store).await?;
     for (name, addr) in &running.addrs {
         tracing::info!(listener = name, %addr, "ready");
     }
+    let admin = match admin_listener {
+        Some(listener) => {
+            let opts = admin_options(&identity, &running, metrics_public);
+            match start_admin(listener, &running, opts, &data_dir).await {
+                Ok(server) => Some(server),
+                Err(e) => {
+                    running.shutdown().await?;
+                    return Err(e);
+                }
+            }
+        }
+        None => {
+            tracing::info!("admin API disabled (admin.enabled = false)");
+            None
+        }
+    };
     wait_for_signal().await?;
     tracing::info!("shutting down: closing listeners and connections, flushing the store");
+    if let Some(admin) = admin {
+        admin.shutdown().await;
+    }
     running.shutdown().await?;
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+fn admin_options(
+    identity: &node::NodeIdentity,
+    running: &holdfast_server::Running,
+    metrics_public: bool,
+) -> holdfast_admin::AdminOptions {
+    holdfast_admin::AdminOptions {
+        node: holdfast_admin::NodeInfo {
+            id: identity.id.clone(),
+            name: identity.name.clone(),
+            listeners: running
+                .addrs
+                .iter()
+                .map(|(n, a)| ((*n).to_string(), *a))
+                .collect(),
+        },
+        metrics_public,
+    }
+}
+
+/// Make sure an admin key exists (writing the bootstrap key on first start), then serve.
+async fn start_admin(
+    listener: holdfast_admin::AdminListener,
+    running: &holdfast_server::Running,
+    opts: holdfast_admin::AdminOptions,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<holdfast_admin::AdminServer> {
+    let created = holdfast_admin::bootstrap::ensure_admin_key(&running.broker, data_dir).await?;
+    if let Some((path, key_id)) = created {
+        tracing::info!(
+            path = %path.display(),
+            %key_id,
+            "no API key existed: bootstrap admin key written (mode 0600; `holdfast ctl` reads it)"
+        );
+    }
+    let server = holdfast_admin::serve(listener, running.broker.clone(), opts);
+    tracing::info!(addr = %server.addr(), "admin API listening (/api/v1, /metrics)");
+    Ok(server)
 }
 
 async fn wait_for_signal() -> anyhow::Result<()> {

@@ -15,6 +15,7 @@ pub struct BrokerConfig {
     pub mqtt: MqttConfig,
     pub store: StoreConfig,
     pub acl: AclConfig,
+    pub admin: AdminConfig,
 }
 
 /// `[node]`
@@ -178,4 +179,26 @@ pub enum AclAction {
     Publish,
     Subscribe,
     All,
+}
+
+/// `[admin]`: the admin HTTP API (`/api/v1`, `/metrics`), served by `holdfast-admin`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Serve the admin API at all.
+    pub enabled: bool,
+    /// Address of the admin HTTP listener (loopback by default: it manages credentials).
+    pub bind: SocketAddr,
+    /// `/metrics` answers without an API key (for Prometheus scrapers).
+    pub metrics_public: bool,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            enabled: true,
+            bind: SocketAddr::from(([127, 0, 0, 1], 18083)),
+            metrics_public: true,
+        }
+    }
 }

@@ -88,6 +88,9 @@ impl Broker {
                 format!("127.0.0.1:{}", self.port),
             )
             .env("HOLDFAST_LOG", "info,holdfast_server=debug")
+            // Tests run brokers in parallel: each admin API gets its own port unless a test
+            // chooses one (see `start_with_admin`).
+            .env("HOLDFAST_ADMIN__BIND", "127.0.0.1:0")
             .stdout(Stdio::null())
             .stderr(log);
         for (k, v) in &self.env {
