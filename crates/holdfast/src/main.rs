@@ -1,6 +1,8 @@
-//! `holdfast`: the single binary. `start` runs the broker; `paths` shows where config and
-//! data come from. (`ctl`, `restore-snapshot` arrive with their issues.)
+//! `holdfast`: the single binary. `start` runs the broker (MQTT listeners and the admin
+//! API); `paths` shows where config and data come from; `ctl` manages a running node through
+//! its admin API. (`restore-snapshot` arrives with its issue.)
 
+mod ctl;
 mod node;
 mod paths;
 mod settings;
@@ -26,6 +28,8 @@ enum Command {
     Start(start::StartArgs),
     /// Print the resolved config file, data, log and backup dirs, and the rule that chose each.
     Paths(paths::PathsArgs),
+    /// Manage a running node through its admin API (users, ACL, bans, keys, clients, ...).
+    Ctl(ctl::CtlArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -33,6 +37,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Start(args) => start::run(args),
         Command::Paths(args) => paths::run(args),
+        Command::Ctl(args) => ctl::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

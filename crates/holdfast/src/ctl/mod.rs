@@ -1,0 +1,79 @@
+//! `holdfast ctl`: the operator's command line over the admin HTTP API (`holdfast-admin`).
+//! One file per subcommand group; [`target`] finds the node and its key, [`client`] talks
+//! HTTP, [`output`] prints tables or `--json`. Errors carry the server's own message and make
+//! the process exit non-zero.
+
+mod acl;
+mod apikey;
+mod banned;
+mod client;
+mod clients;
+mod config;
+mod output;
+mod retained;
+mod status;
+mod target;
+mod user;
+
+use clap::{Args, Subcommand};
+
+use output::Output;
+
+/// Arguments of `holdfast ctl`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "The node and key come from --url/--api-key, else $HOLDFAST_CTL_URL/\
+                  $HOLDFAST_CTL_API_KEY, else the node's config (admin.bind) and \
+                  <data_dir>/admin.key, resolved as `holdfast start` does."
+)]
+pub struct CtlArgs {
+    #[command(flatten)]
+    target: target::TargetArgs,
+    /// Print the API's JSON instead of a table
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: CtlCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum CtlCommand {
+    /// MQTT users: add, list, del, passwd.
+    #[command(subcommand)]
+    User(user::UserCmd),
+    /// ACL rules: add, list, del.
+    #[command(subcommand)]
+    Acl(acl::AclCmd),
+    /// Bans by client id, username or peer address: add, list, del.
+    #[command(subcommand)]
+    Banned(banned::BannedCmd),
+    /// Admin API keys: add, list, del.
+    #[command(subcommand)]
+    Apikey(apikey::ApikeyCmd),
+    /// Sessions and connections: list, kick.
+    #[command(subcommand)]
+    Clients(clients::ClientsCmd),
+    /// Retained messages: list, get, del.
+    #[command(subcommand)]
+    Retained(retained::RetainedCmd),
+    /// Cluster config (runtime settings): get, set, unset.
+    #[command(subcommand)]
+    Config(config::ConfigCmd),
+    /// Node identity, version, uptime, listeners and counts.
+    Status,
+}
+
+pub fn run(args: CtlArgs) -> anyhow::Result<()> {
+    let c = client::Client::new(args.target.resolve()?);
+    let out = Output { json: args.json };
+    match args.command {
+        CtlCommand::User(cmd) => user::run(cmd, &c, out),
+        CtlCommand::Acl(cmd) => acl::run(cmd, &c, out),
+        CtlCommand::Banned(cmd) => banned::run(cmd, &c, out),
+        CtlCommand::Apikey(cmd) => apikey::run(cmd, &c, out),
+        CtlCommand::Clients(cmd) => clients::run(cmd, &c, out),
+        CtlCommand::Retained(cmd) => retained::run(cmd, &c, out),
+        CtlCommand::Config(cmd) => config::run(cmd, &c, out),
+        CtlCommand::Status => status::run(&c, out),
+    }
+}
