@@ -261,3 +261,56 @@ pub fn fixture(name: &str) -> PathBuf {
 }
 
 pub mod clients;
+
+/// The admin API of a test broker (see [`Broker::start_with_admin`]).
+impl Broker {
+    /// Start with the admin API on a free port of its own, and wait until it serves and the
+    /// bootstrap key is written.
+    pub fn start_with_admin(env: &[(&str, &str)], config: Option<&str>) -> Broker {
+        let bind = format!("127.0.0.1:{}", free_port());
+        let mut all = vec![("HOLDFAST_ADMIN__BIND", bind.as_str())];
+        all.extend_from_slice(env);
+        let b = Broker::start_with(&all, config);
+        b.wait_for_admin();
+        b
+    }
+
+    /// The admin port chosen by [`Broker::start_with_admin`] (the last such variable wins).
+    pub fn admin_port(&self) -> u16 {
+        self.env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "HOLDFAST_ADMIN__BIND")
+            .and_then(|(_, v)| v.rsplit(':').next())
+            .and_then(|p| p.parse().ok())
+            .expect("started with start_with_admin")
+    }
+
+    /// `http://127.0.0.1:<admin port>`.
+    pub fn admin_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.admin_port())
+    }
+
+    /// The bootstrap key from `<data_dir>/admin.key`.
+    pub fn admin_key(&self) -> String {
+        std::fs::read_to_string(self.data_dir().join("admin.key"))
+            .expect("admin.key")
+            .trim()
+            .to_string()
+    }
+
+    /// Wait until the admin port accepts connections and the bootstrap key exists.
+    pub fn wait_for_admin(&self) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let key = self.data_dir().join("admin.key");
+        while Instant::now() < deadline {
+            if key.is_file() && TcpStream::connect(("127.0.0.1", self.admin_port())).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("admin API not ready within 15 s; log:\n{}", self.log());
+    }
+}
+
+pub mod http;
