@@ -1,0 +1,195 @@
+//! What a read archive holds ([`Contents`]), and the running [`Tally`] of counts and checksums
+//! that readers and writers keep and compare with the manifest.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ReadFault;
+use crate::header::MAGIC;
+use crate::key::Key;
+use crate::manifest::{ConfigFile, FileSummary, Manifest, TableSummary, hex};
+use crate::table::Table;
+
+/// One record as an archive carries it: its key and its value in the store encoding.
+pub type Row = (Key, Vec<u8>);
+
+/// The two forms of an archive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    /// Header, then a zstd-compressed tar (`.hfx`).
+    Binary,
+    /// One readable JSON document (`.json`).
+    Json,
+}
+
+impl Format {
+    /// The usual file extension.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Binary => "hfx",
+            Format::Json => "json",
+        }
+    }
+}
+
+/// Which form an archive is in, from its first bytes.
+pub(crate) fn detect(prefix: &[u8]) -> Result<Format, ReadFault> {
+    if prefix.starts_with(&MAGIC) {
+        return Ok(Format::Binary);
+    }
+    if prefix.is_empty() {
+        return Err(ReadFault::CorruptHeader("the file is empty".into()));
+    }
+    if prefix.len() < MAGIC.len() && MAGIC.starts_with(prefix) {
+        return Err(ReadFault::CorruptHeader(format!(
+            "the file is {} bytes, shorter than the header: it is truncated",
+            prefix.len()
+        )));
+    }
+    match prefix.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => Ok(Format::Json),
+        _ => Err(ReadFault::NotAnArchive),
+    }
+}
+
+/// Everything an archive holds, checked.
+#[derive(Debug)]
+pub struct Contents {
+    pub(crate) manifest: Manifest,
+    pub(crate) config_files: Vec<ConfigFile>,
+    /// Rows per table in key order; empty when the reader was asked not to keep them.
+    pub(crate) tables: BTreeMap<Table, Vec<Row>>,
+}
+
+impl Contents {
+    pub(crate) fn rows(&self, table: Table) -> &[Row] {
+        self.tables.get(&table).map(Vec::as_slice).unwrap_or(&[])
+    }
+}
+
+/// Counts and checksum of one table, as read or written so far.
+#[derive(Debug, Default)]
+pub(crate) struct TableTally {
+    pub records: u64,
+    pub bytes: u64,
+    hasher: blake3::Hasher,
+    last: Option<Key>,
+}
+
+/// Counts and checksums of everything read or written so far.
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    pub tables: BTreeMap<Table, TableTally>,
+    pub config_files: Vec<FileSummary>,
+    pub records: u64,
+}
+
+impl Tally {
+    /// Account one record: `frame` is its whole record frame. Keys must strictly increase
+    /// within a table (which also rules out duplicates).
+    pub fn record(&mut self, table: Table, key: &Key, frame: &[u8]) -> Result<(), String> {
+        let t = self.tables.entry(table).or_default();
+        if let Some(last) = &t.last
+            && key <= last
+        {
+            return Err(format!(
+                "key {key} does not follow key {last}: records must be in strictly increasing \
+                 key order, without duplicates"
+            ));
+        }
+        t.last = Some(key.clone());
+        t.records += 1;
+        t.bytes += frame.len() as u64;
+        t.hasher.update(frame);
+        self.records += 1;
+        Ok(())
+    }
+
+    /// Account one config file.
+    pub fn config_file(&mut self, name: &str, bytes: &[u8]) {
+        self.config_files.push(FileSummary {
+            name: name.to_string(),
+            bytes: bytes.len() as u64,
+            blake3: hex(&blake3::hash(bytes)),
+        });
+    }
+
+    /// The summary of `table` as tallied (an untouched table is empty).
+    pub fn summary(&self, table: Table) -> TableSummary {
+        let (records, bytes, blake3) = match self.tables.get(&table) {
+            Some(t) => (t.records, t.bytes, hex(&t.hasher.finalize())),
+            None => (0, 0, hex(&blake3::hash(&[]))),
+        };
+        TableSummary {
+            name: table,
+            set: table.set(),
+            records,
+            bytes,
+            blake3,
+        }
+    }
+
+    /// Compare what was read with what the manifest promises.
+    pub fn check_against(&self, manifest: &Manifest) -> Result<(), ReadFault> {
+        for promised in &manifest.tables {
+            let found = self.summary(promised.name);
+            if found != *promised {
+                return Err(ReadFault::corrupt(
+                    format!("tables/{}", promised.name),
+                    format!(
+                        "holds {} records, {} bytes, BLAKE3 {}; the manifest says {} records, \
+                         {} bytes, BLAKE3 {}",
+                        found.records,
+                        found.bytes,
+                        found.blake3,
+                        promised.records,
+                        promised.bytes,
+                        promised.blake3
+                    ),
+                ));
+            }
+        }
+        if let Some(extra) = self.tables.keys().find(|t| manifest.table(**t).is_none()) {
+            return Err(ReadFault::corrupt(
+                format!("tables/{extra}"),
+                "the table is not listed in the manifest",
+            ));
+        }
+        if self.config_files != manifest.config_files {
+            let name = self
+                .config_files
+                .iter()
+                .zip(&manifest.config_files)
+                .find(|(a, b)| a != b)
+                .map(|(a, _)| a.name.clone())
+                .unwrap_or_else(|| "config/".into());
+            return Err(ReadFault::corrupt(
+                format!("config/{name}"),
+                "the config files differ from those the manifest lists (name, size or BLAKE3)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_are_told_apart_by_their_first_bytes() {
+        assert_eq!(detect(&MAGIC).ok(), Some(Format::Binary));
+        assert_eq!(detect(b"  \n{\"format\"").ok(), Some(Format::Json));
+        assert!(matches!(detect(b""), Err(ReadFault::CorruptHeader(_))));
+        assert!(matches!(
+            detect(&MAGIC[..3]),
+            Err(ReadFault::CorruptHeader(_))
+        ));
+        assert!(matches!(
+            detect(b"PK\x03\x04"),
+            Err(ReadFault::NotAnArchive)
+        ));
+    }
+}

@@ -1,0 +1,322 @@
+//! [`plan`]: what an import would change, table by table, and the one batch of store
+//! commands that makes the change.
+//!
+//! - `merge`: the archive's records are written over the same keys; local records the archive
+//!   does not hold stay.
+//! - `replace`: the selected sets become equal to the archive: local records it does not hold
+//!   are removed.
+//!
+//! In the batch every removal comes before every write. Removing a session also removes that
+//! client's subscriptions, queued and in-flight rows (`Command::DeleteSession`), so the plan
+//! writes back every archive row of such a client, changed or not.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use holdfast_store::{Command, Store};
+use redb::ReadTransaction;
+use serde::{Deserialize, Serialize};
+
+use crate::archive::{Archive, Verified};
+use crate::contents::Contents;
+use crate::error::ImportError;
+use crate::key::Key;
+use crate::manifest::ConfigFile;
+use crate::source;
+use crate::table::{Set, Table};
+use crate::value;
+
+/// How an import treats local records the archive does not hold.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Keep them.
+    #[default]
+    Merge,
+    /// Remove them: the selected sets become equal to the archive.
+    Replace,
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mode::Merge => "merge",
+            Mode::Replace => "replace",
+        })
+    }
+}
+
+/// A mode name other than `merge` or `replace`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown import mode {0:?}: use merge or replace")]
+pub struct UnknownMode(pub String);
+
+impl FromStr for Mode {
+    type Err = UnknownMode;
+    fn from_str(s: &str) -> Result<Mode, UnknownMode> {
+        match s {
+            "merge" => Ok(Mode::Merge),
+            "replace" => Ok(Mode::Replace),
+            other => Err(UnknownMode(other.to_string())),
+        }
+    }
+}
+
+/// A check of the archive's node config files by the caller (the server's config parser:
+/// listeners and limits sane). Its error is reported with the file name.
+pub type ConfigCheck<'a> = &'a dyn Fn(&ConfigFile) -> Result<(), String>;
+
+/// How to import.
+#[derive(Clone, Copy, Default)]
+pub struct PlanOptions<'a> {
+    pub mode: Mode,
+    /// Sets to import; `None`: every set the archive holds.
+    pub sets: Option<&'a [Set]>,
+    /// Extra validation of the node config files, run before planning.
+    pub config_check: Option<ConfigCheck<'a>>,
+}
+
+/// The change to one table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TablePlan {
+    /// Keys the archive holds and the store does not.
+    pub add: Vec<Key>,
+    /// Keys both hold, with different values.
+    pub change: Vec<Key>,
+    /// Keys only the store holds (replace mode only).
+    pub remove: Vec<Key>,
+    /// Keys both hold with the same value.
+    pub unchanged: u64,
+}
+
+/// Counts of one table's change, for printing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct TableCounts {
+    pub table: Table,
+    pub add: u64,
+    pub change: u64,
+    pub remove: u64,
+    pub unchanged: u64,
+}
+
+/// What an import will do. Built from one read snapshot of the target store.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub(crate) mode: Mode,
+    pub(crate) sets: Vec<Set>,
+    pub(crate) tables: Vec<(Table, TablePlan)>,
+    pub(crate) commands: Vec<Command>,
+    /// The target store's batch sequence at the snapshot the plan was made from.
+    pub(crate) batch_seq: u64,
+    pub(crate) archive: Arc<Contents>,
+}
+
+impl Plan {
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    pub fn sets(&self) -> &[Set] {
+        &self.sets
+    }
+
+    /// The change to each selected table, in archive order.
+    pub fn tables(&self) -> impl Iterator<Item = (Table, &TablePlan)> {
+        self.tables.iter().map(|(t, p)| (*t, p))
+    }
+
+    /// Counts per table.
+    pub fn counts(&self) -> Vec<TableCounts> {
+        self.tables
+            .iter()
+            .map(|(t, p)| TableCounts {
+                table: *t,
+                add: p.add.len() as u64,
+                change: p.change.len() as u64,
+                remove: p.remove.len() as u64,
+                unchanged: p.unchanged,
+            })
+            .collect()
+    }
+
+    /// True when applying would change nothing.
+    pub fn is_empty(&self) -> bool {
+        self.commands.is_empty()
+    }
+
+    /// The batch that applies the plan, in order. A caller that keeps caches of the tables
+    /// (the broker's auth cache) applies it through its own path and mirrors it.
+    pub fn commands(&self) -> &[Command] {
+        &self.commands
+    }
+
+    /// The target store's batch sequence the plan was made at.
+    pub fn batch_seq(&self) -> u64 {
+        self.batch_seq
+    }
+
+    /// A printable account of the plan (`--dry-run`), listing at most `keys_max` keys of
+    /// each kind per table.
+    pub fn report(&self, keys_max: usize) -> PlanReport {
+        let keys = |k: &[Key]| k.iter().take(keys_max).cloned().collect();
+        PlanReport {
+            mode: self.mode,
+            sets: self.sets.clone(),
+            target_batch_seq: self.batch_seq,
+            tables: self
+                .tables
+                .iter()
+                .zip(self.counts())
+                .map(|((_, p), counts)| TableReport {
+                    counts,
+                    added: keys(&p.add),
+                    changed: keys(&p.change),
+                    removed: keys(&p.remove),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A printable account of a plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanReport {
+    pub mode: Mode,
+    pub sets: Vec<Set>,
+    /// The target store's batch sequence the plan was made at.
+    pub target_batch_seq: u64,
+    pub tables: Vec<TableReport>,
+}
+
+/// One table of a [`PlanReport`].
+#[derive(Debug, Clone, Serialize)]
+pub struct TableReport {
+    #[serde(flatten)]
+    pub counts: TableCounts,
+    /// The first keys added, changed and removed (up to the report's `keys_max`).
+    pub added: Vec<Key>,
+    pub changed: Vec<Key>,
+    pub removed: Vec<Key>,
+}
+
+/// Plan importing `archive` into the store `snapshot` was read from.
+pub fn plan(
+    archive: &Archive<Verified>,
+    snapshot: &ReadTransaction,
+    opts: &PlanOptions<'_>,
+) -> Result<Plan, ImportError> {
+    let contents = archive.contents();
+    if let Some(check) = opts.config_check {
+        for f in &contents.config_files {
+            check(f).map_err(|reason| ImportError::Config {
+                name: f.name.clone(),
+                reason,
+            })?;
+        }
+    }
+    let sets = select_sets(&contents, opts.sets)?;
+    plan_contents(contents, snapshot, opts.mode, sets)
+}
+
+/// The sets to import: those asked for, each of which the archive must hold.
+fn select_sets(contents: &Contents, asked: Option<&[Set]>) -> Result<Vec<Set>, ImportError> {
+    let held = &contents.manifest.sets;
+    let Some(asked) = asked else {
+        return Ok(held.clone());
+    };
+    let asked = Set::normalize(asked);
+    if let Some(missing) = asked.iter().find(|s| !held.contains(s)) {
+        return Err(ImportError::SetNotInArchive {
+            set: *missing,
+            available: held.iter().map(|s| s.name()).collect::<Vec<_>>().join(", "),
+        });
+    }
+    Ok(asked)
+}
+
+pub(crate) fn plan_contents(
+    contents: Arc<Contents>,
+    snapshot: &ReadTransaction,
+    mode: Mode,
+    sets: Vec<Set>,
+) -> Result<Plan, ImportError> {
+    let batch_seq = Store::batch_seq(snapshot)?;
+    let mut tables = Vec::new();
+    let mut deletes = Vec::new();
+    let mut puts = Vec::new();
+    let mut removed_clients = BTreeSet::new();
+    // Archive rows left unwritten because they equal the store's; written back if their
+    // client's session is removed.
+    let mut unchanged_rows: Vec<(Table, &Key, &[u8])> = Vec::new();
+
+    for table in Table::of_sets(&sets) {
+        let mut local: BTreeMap<Key, Vec<u8>> = BTreeMap::new();
+        source::for_each_row::<ImportError>(snapshot, table, &mut |k, v| {
+            local.insert(k, v.to_vec());
+            Ok(())
+        })?;
+        let mut tp = TablePlan::default();
+        for (key, value) in contents.rows(table) {
+            match local.remove(key) {
+                None => tp.add.push(key.clone()),
+                Some(v) if v != *value => tp.change.push(key.clone()),
+                Some(_) => {
+                    tp.unchanged += 1;
+                    if table.set() == Set::Sessions && table != Table::Sessions {
+                        unchanged_rows.push((table, key, value));
+                    }
+                    continue;
+                }
+            }
+            puts.push(put(table, key, value)?);
+        }
+        if mode == Mode::Replace {
+            for key in local.into_keys() {
+                deletes.push(delete(table, &key)?);
+                if table == Table::Sessions {
+                    removed_clients.insert(
+                        key.str(0)
+                            .map_err(|r| record_err(table, &key, r))?
+                            .to_string(),
+                    );
+                }
+                tp.remove.push(key);
+            }
+        }
+        tables.push((table, tp));
+    }
+    for (table, key, value) in unchanged_rows {
+        let client = key.str(0).map_err(|r| record_err(table, key, r))?;
+        if removed_clients.contains(client) {
+            puts.push(put(table, key, value)?);
+        }
+    }
+    let mut commands = deletes;
+    commands.append(&mut puts);
+    Ok(Plan {
+        mode,
+        sets,
+        tables,
+        commands,
+        batch_seq,
+        archive: contents.clone(),
+    })
+}
+
+fn put(table: Table, key: &Key, value: &[u8]) -> Result<Command, ImportError> {
+    value::put_command(table, key, value).map_err(|r| record_err(table, key, r))
+}
+
+fn delete(table: Table, key: &Key) -> Result<Command, ImportError> {
+    value::delete_command(table, key).map_err(|r| record_err(table, key, r))
+}
+
+fn record_err(table: Table, key: &Key, reason: String) -> ImportError {
+    ImportError::Record {
+        table,
+        key: key.to_string(),
+        reason,
+    }
+}

@@ -1,0 +1,92 @@
+//! Golden fixtures: archives written by released format versions must still verify and
+//! import. `tests/fixtures/v1/` was written once by `write_golden_fixtures_v1` (ignored; run it
+//! only when a new format version is released, into a new directory) and is committed.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use holdfast_backup::{
+    Archive, ConfigFile, ExportOptions, Format, Mode, NodeId, PlanOptions, Set, Table, apply,
+    export, plan, verify,
+};
+use support::{commit, dump, open_store, sample_commands};
+
+const CREATED_AT_MS: u64 = 1_774_087_872_345;
+const NODE: &str = "5f0c1e2d3b4a69788796a5b4c3d2e1f0";
+const NODE_CONFIG: &str = "# holdfast.toml of the node the fixture came from\n\
+[node]\ndata_dir = \"/var/lib/holdfast\"\n\n[listeners.tcp]\nbind = \"0.0.0.0:1883\"\n";
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/v1")
+        .join(name)
+}
+
+#[test]
+#[ignore = "writes the golden fixtures of format v1; they are committed and must not change"]
+fn write_golden_fixtures_v1() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open_store(&dir.path().join("s.redb"));
+    commit(&store, sample_commands());
+    std::fs::create_dir_all(fixture("")).expect("mkdir");
+    for (format, name) in [
+        (Format::Binary, "sample.hfx"),
+        (Format::Json, "sample.json"),
+    ] {
+        let opts = ExportOptions {
+            format,
+            config_files: vec![ConfigFile {
+                name: "holdfast.toml".into(),
+                bytes: NODE_CONFIG.as_bytes().to_vec(),
+            }],
+            source_nodes: vec![NodeId::new(NODE).expect("node id")],
+            created_at_ms: Some(CREATED_AT_MS),
+            overwrite: true,
+            ..ExportOptions::default()
+        };
+        export(&store, opts, &fixture(name)).expect("export");
+    }
+}
+
+#[test]
+fn golden_v1_fixtures_still_verify_and_import() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let reference = open_store(&dir.path().join("reference.redb"));
+    commit(&reference, sample_commands());
+    let want = dump(&reference, &Set::ALL);
+
+    let mut manifests = vec![];
+    for name in ["sample.hfx", "sample.json"] {
+        let path = fixture(name);
+        let summary = verify(&path).unwrap_or_else(|e| panic!("{e}"));
+        let m = &summary.manifest;
+        assert_eq!(m.format_version, 1);
+        assert_eq!(m.broker_version, "0.1.0");
+        assert_eq!(m.cut.batch_seq, 1);
+        assert_eq!(m.created_at, "2026-03-21T10:11:12.345Z");
+        assert_eq!(m.source_nodes, [NodeId::new(NODE).expect("id")]);
+        assert_eq!(m.sets, Set::ALL);
+        assert_eq!(m.table(Table::Queued).map(|t| t.records), Some(3));
+        assert_eq!(summary.records_total, 20);
+
+        let archive = Archive::open(&path)
+            .expect("opens")
+            .verify()
+            .expect("verifies");
+        assert_eq!(archive.config_files()[0].bytes, NODE_CONFIG.as_bytes());
+        let target = open_store(&dir.path().join(format!("{name}.redb")));
+        let txn = target.read().expect("read");
+        let opts = PlanOptions {
+            mode: Mode::Replace,
+            ..PlanOptions::default()
+        };
+        let plan = plan(&archive, &txn, &opts).expect("plans");
+        drop(txn);
+        apply(plan, &target).expect("applies");
+        assert_eq!(dump(&target, &Set::ALL), want, "{name}");
+        manifests.push(summary.manifest);
+    }
+    // Both forms of one cut carry the same manifest, checksums included.
+    assert_eq!(manifests[0], manifests[1]);
+}
