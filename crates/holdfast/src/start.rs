@@ -83,6 +83,7 @@ async fn serve(
     identity: node::NodeIdentity,
     data_dir: PathBuf,
 ) -> anyhow::Result<()> {
+    let signals = Signals::install()?;
     // Bound first: a busy admin port stops the node before any MQTT client is accepted.
     let admin_listener = match config.admin.enabled {
         true => Some(holdfast_admin::bind(config.admin.bind).await?),
@@ -109,7 +110,7 @@ async fn serve(
             None
         }
     };
-    wait_for_signal().await?;
+    signals.wait().await;
     tracing::info!("shutting down: closing listeners and connections, flushing the store");
     if let Some(admin) = admin {
         admin.shutdown().await;
@@ -158,15 +159,28 @@ async fn start_admin(
     Ok(server)
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
-    let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received"),
-        _ = int.recv() => tracing::info!("SIGINT received"),
+/// SIGTERM and SIGINT, watched from before the first listener binds, so that a signal that
+/// arrives during start-up (bootstrap key, admin API) still means a clean shutdown.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            term: signal(SignalKind::terminate()).context("cannot watch SIGTERM")?,
+            int: signal(SignalKind::interrupt()).context("cannot watch SIGINT")?,
+        })
     }
-    Ok(())
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.term.recv() => tracing::info!("SIGTERM received"),
+            _ = self.int.recv() => tracing::info!("SIGINT received"),
+        }
+    }
 }
 
 fn init_logs(args: &StartArgs) {
