@@ -34,6 +34,8 @@ fn u32_len(n: usize) -> u32 {
 pub(crate) enum FrameError {
     #[error("record frame is cut short")]
     Truncated,
+    #[error("record frame of {bytes} bytes runs past the end of its chunk ({left} bytes left)")]
+    PastEnd { bytes: u64, left: u64 },
     #[error("record of {bytes} bytes is over record_bytes_max = {max} bytes")]
     TooLarge { bytes: u64, max: u64 },
     #[error("record frame CRC32C mismatch (stored {stored:08x}, computed {computed:08x})")]
@@ -59,10 +61,12 @@ impl FrameLayout {
 }
 
 /// Read the next frame from `r` into `buf` (replacing its contents). `Ok(None)` at a clean
-/// end of input, between frames.
+/// end of input, between frames. `left` is how many bytes the input may still hold: a frame
+/// claiming more is damage, not a large record.
 pub(crate) fn read_frame<R: Read>(
     r: &mut R,
     record_bytes_max: u64,
+    left: u64,
     buf: &mut Vec<u8>,
 ) -> Result<Option<FrameLayout>, FrameError> {
     buf.clear();
@@ -77,6 +81,12 @@ pub(crate) fn read_frame<R: Read>(
     let key_len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
     let value_len = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
     let record = u64::from(key_len) + u64::from(value_len);
+    if record + FRAME_OVERHEAD_BYTES > left {
+        return Err(FrameError::PastEnd {
+            bytes: record + FRAME_OVERHEAD_BYTES,
+            left,
+        });
+    }
     if record > record_bytes_max {
         return Err(FrameError::TooLarge {
             bytes: record,
@@ -130,22 +140,32 @@ mod tests {
         assert_eq!(bytes.len() as u64, 2 * FRAME_OVERHEAD_BYTES + 7);
         let mut r = bytes.as_slice();
         let mut buf = vec![];
-        let f = read_frame(&mut r, 100, &mut buf)
+        let f = read_frame(&mut r, 100, 1000, &mut buf)
             .expect("ok")
             .expect("frame");
         assert_eq!((f.key(&buf), f.value(&buf)), (&b"k1"[..], &b"value"[..]));
-        assert!(read_frame(&mut r, 100, &mut buf).expect("ok").is_some());
-        assert!(read_frame(&mut r, 100, &mut buf).expect("ok").is_none());
+        assert!(
+            read_frame(&mut r, 100, 1000, &mut buf)
+                .expect("ok")
+                .is_some()
+        );
+        assert!(
+            read_frame(&mut r, 100, 1000, &mut buf)
+                .expect("ok")
+                .is_none()
+        );
 
         let mut damaged = bytes.clone();
         damaged[9] ^= 1;
-        let err = read_frame(&mut damaged.as_slice(), 100, &mut buf).expect_err("must be refused");
+        let err =
+            read_frame(&mut damaged.as_slice(), 100, 1000, &mut buf).expect_err("must be refused");
         assert!(matches!(err, FrameError::Crc { .. }), "{err}");
-        let err = read_frame(&mut &bytes[..5], 100, &mut buf).expect_err("must be refused");
+        let err = read_frame(&mut &bytes[..5], 100, 1000, &mut buf).expect_err("must be refused");
         assert!(matches!(err, FrameError::Truncated), "{err}");
-        let err = read_frame(&mut &bytes[..12], 100, &mut buf).expect_err("must be refused");
+        let err = read_frame(&mut &bytes[..12], 100, 1000, &mut buf).expect_err("must be refused");
         assert!(matches!(err, FrameError::Truncated), "{err}");
-        let err = read_frame(&mut bytes.as_slice(), 6, &mut buf).expect_err("must be refused");
+        let err =
+            read_frame(&mut bytes.as_slice(), 6, 1000, &mut buf).expect_err("must be refused");
         assert!(
             matches!(err, FrameError::TooLarge { bytes: 7, .. }),
             "{err}"

@@ -305,26 +305,30 @@ impl<'l> EntryReader<'l> {
         let mut consumed = 0u64;
         let mut index = 0u64;
         loop {
-            let layout =
-                match frame::read_frame(entry, self.limits.record_bytes_max, &mut self.frame) {
-                    Ok(Some(layout)) => layout,
-                    Ok(None) => break,
-                    Err(FrameError::Io(e)) => return Err(body_fault(shown, e)),
-                    Err(FrameError::TooLarge { bytes, max }) => {
-                        return Err(ReadFault::limit(
-                            format!("{shown}, record {index}"),
-                            "record_bytes_max",
-                            bytes,
-                            max,
-                        ));
-                    }
-                    Err(e) => {
-                        return Err(ReadFault::corrupt(
-                            format!("{shown}, record {index}"),
-                            e.to_string(),
-                        ));
-                    }
-                };
+            let layout = match frame::read_frame(
+                entry,
+                self.limits.record_bytes_max,
+                size.saturating_sub(consumed),
+                &mut self.frame,
+            ) {
+                Ok(Some(layout)) => layout,
+                Ok(None) => break,
+                Err(FrameError::Io(e)) => return Err(body_fault(shown, e)),
+                Err(FrameError::TooLarge { bytes, max }) => {
+                    return Err(ReadFault::limit(
+                        format!("{shown}, record {index}"),
+                        "record_bytes_max",
+                        bytes,
+                        max,
+                    ));
+                }
+                Err(e) => {
+                    return Err(ReadFault::corrupt(
+                        format!("{shown}, record {index}"),
+                        e.to_string(),
+                    ));
+                }
+            };
             consumed += self.frame.len() as u64;
             let at =
                 |reason: String| ReadFault::corrupt(format!("{shown}, record {index}"), reason);
