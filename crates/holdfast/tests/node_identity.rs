@@ -13,8 +13,8 @@ use support::*;
 
 fn identity_line(log: &str) -> String {
     log.lines()
-        .filter(|l| l.contains("node identity"))
-        .last()
+        .rev()
+        .find(|l| l.contains("node identity"))
         .unwrap_or_else(|| panic!("no identity line in log:\n{log}"))
         .to_string()
 }
