@@ -58,3 +58,52 @@ fn starts_with_zero_config_logs_its_paths_and_stops_cleanly_on_sigterm() {
         Some(Packet::Disconnect(d)) if d.reason_code == holdfast_codec::DisconnectReasonCode::ServerShuttingDown
     ));
 }
+
+#[test]
+fn a_config_error_names_file_line_and_key_and_nothing_starts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("holdfast.toml"),
+        "[mqtt]\nreceive_maximum = 10\nreceive_maxmum = 5\n",
+    )
+    .expect("write config");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_holdfast"))
+        .arg("start")
+        .current_dir(dir.path())
+        .env_remove("HOLDFAST_CONFIG")
+        .env(
+            "HOLDFAST_LISTENERS__TCP__BIND",
+            format!("127.0.0.1:{}", common::free_port()),
+        )
+        .env("HOLDFAST_ADMIN__BIND", "127.0.0.1:0")
+        .output()
+        .expect("run holdfast");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("holdfast.toml"), "{err}");
+    assert!(err.contains("line 3"), "{err}");
+    assert!(err.contains("receive_maxmum"), "{err}");
+    assert!(
+        !dir.path().join("data").exists(),
+        "no half start: the data dir was not created"
+    );
+}
+
+#[test]
+fn paths_json_names_every_path_and_its_rule() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_holdfast"))
+        .args(["paths", "--json"])
+        .current_dir(dir.path())
+        .env_remove("HOLDFAST_CONFIG")
+        .env("HOLDFAST_NODE__DATA_DIR", "/srv/hf-data")
+        .output()
+        .expect("run holdfast paths");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("\"data_dir\""), "{text}");
+    assert!(text.contains("/srv/hf-data"), "{text}");
+    assert!(text.contains("$HOLDFAST_NODE__DATA_DIR"), "{text}");
+    assert!(text.contains("/srv/hf-data/backup"), "{text}");
+    assert!(text.contains("no holdfast.toml found"), "{text}");
+}
