@@ -107,3 +107,36 @@ fn paths_json_names_every_path_and_its_rule() {
     assert!(text.contains("/srv/hf-data/backup"), "{text}");
     assert!(text.contains("no holdfast.toml found"), "{text}");
 }
+
+#[test]
+fn anonymous_clients_are_refused_once_a_listener_is_not_on_loopback() {
+    let ws = format!(
+        "[listeners.ws]\nbind = \"0.0.0.0:{}\"\n",
+        common::free_port()
+    );
+    let b = Broker::start_with(&[], Some(&ws));
+    let mut c = RawClient::connect(b.addr(), ProtocolVersion::V5);
+    c.send(v5_connect("anon"));
+    match c.recv(Duration::from_secs(5)) {
+        Some(Packet::ConnectAck(ack)) => {
+            assert_eq!(
+                ack.reason_code,
+                holdfast_codec::ConnectAckReason::NotAuthorized
+            )
+        }
+        other => panic!("expected CONNACK, got {other:?}"),
+    }
+    // An explicit setting allows them again.
+    let b = Broker::start_with(
+        &[("HOLDFAST_MQTT__ALLOW_ANONYMOUS", "true")],
+        Some(&ws_on_all()),
+    );
+    let mut c = RawClient::connect(b.addr(), ProtocolVersion::V5);
+    c.send(v5_connect("anon"));
+    match c.recv(Duration::from_secs(5)) {
+        Some(Packet::ConnectAck(ack)) => {
+            assert_eq!(ack.reason_code, holdfast_codec::ConnectAckReason::Success)
+        }
+        other => panic!("expected CONNACK, got {other:?}"),
+    }
+}
