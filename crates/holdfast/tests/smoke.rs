@@ -110,11 +110,14 @@ fn paths_json_names_every_path_and_its_rule() {
 
 #[test]
 fn anonymous_clients_are_refused_once_a_listener_is_not_on_loopback() {
-    let ws = format!(
-        "[listeners.ws]\nbind = \"0.0.0.0:{}\"\n",
-        common::free_port()
-    );
-    let b = Broker::start_with(&[], Some(&ws));
+    // A WebSocket listener on every interface (nothing but loopback talks to it here).
+    let ws_on_all = || {
+        format!(
+            "[listeners.ws]\nbind = \"0.0.0.0:{}\"\n",
+            common::free_port()
+        )
+    };
+    let b = Broker::start_with(&[], Some(&ws_on_all()));
     let mut c = RawClient::connect(b.addr(), ProtocolVersion::V5);
     c.send(v5_connect("anon"));
     match c.recv(Duration::from_secs(5)) {
