@@ -216,8 +216,22 @@ pub(crate) fn value_to_json(table: Table, key: &Key, value: &[u8]) -> Result<Val
     Ok(json)
 }
 
-/// The store encoding of a value of `table` given in JSON form.
+/// The store encoding of a value of `table` given in JSON form. The JSON must be exactly
+/// what a writer writes for that value (up to whitespace and member order): no unknown or
+/// missing members, bytes as text when they are UTF-8. So one value has one JSON form.
 pub(crate) fn value_from_json(table: Table, key: &Key, json: Value) -> Result<Vec<u8>, String> {
+    let bytes = value_bytes_from_json(table, key, json.clone())?;
+    if value_to_json(table, key, &bytes)? != json {
+        return Err(
+            "the value is not in the form a writer gives it (unknown or missing members, or \
+             base64 for UTF-8 bytes)"
+                .into(),
+        );
+    }
+    Ok(bytes)
+}
+
+fn value_bytes_from_json(table: Table, key: &Key, json: Value) -> Result<Vec<u8>, String> {
     Ok(match table {
         Table::ClusterConfig => match json {
             Value::String(s) => s.into_bytes(),
@@ -301,5 +315,27 @@ mod tests {
         assert_eq!(back.into_bytes(), Ok(vec![0xff, 0]));
         let extra: Result<BytesJson, _> = serde_json::from_str(r#"{"base64":"","x":1}"#);
         assert!(extra.is_err());
+    }
+
+    #[test]
+    fn plain_records_must_name_exactly_their_fields() {
+        let key = Key::new(vec![crate::key::KeyPart::Str("bob".into())]);
+        let ok = serde_json::json!({"password_hash": "h", "superuser": false, "created_at_ms": 1});
+        assert!(value_from_json(Table::Users, &key, ok.clone()).is_ok());
+        let mut extra = ok.clone();
+        extra["admin"] = Value::Bool(true);
+        assert!(value_from_json(Table::Users, &key, extra).is_err());
+        let banned = serde_json::json!({"created_at_ms": 1, "expires_at_ms": null});
+        let err = value_from_json(Table::Banned, &key, banned).expect_err("reason is missing");
+        assert!(err.contains("missing"), "{err}");
+        // Base64 for bytes that are text is not the writer's form.
+        let key = Key::new(vec![crate::key::KeyPart::Str("t".into())]);
+        let mut retained = serde_json::json!({"msg": {"topic": "t", "payload": "hi", "qos": 0,
+            "retain": true, "payload_utf8": false, "content_type": null, "response_topic": null,
+            "correlation_data": null, "user_properties": [], "expires_at_ms": null},
+            "stored_at_ms": 1});
+        assert!(value_from_json(Table::Retained, &key, retained.clone()).is_ok());
+        retained["msg"]["payload"] = serde_json::json!({"base64": "aGk="});
+        assert!(value_from_json(Table::Retained, &key, retained).is_err());
     }
 }
