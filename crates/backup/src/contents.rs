@@ -99,7 +99,11 @@ impl Tally {
                  key order, without duplicates"
             ));
         }
-        t.last = Some(key.clone());
+        match &mut t.last {
+            // Reuse the last key's allocations where the shapes allow.
+            Some(last) => last.clone_from(key),
+            None => t.last = Some(key.clone()),
+        }
         t.records += 1;
         t.bytes += frame.len() as u64;
         t.hasher.update(frame);

@@ -345,7 +345,7 @@ impl<'l> EntryReader<'l> {
                 ReadFault::corrupt(format!("{shown}, record {index} (key {key})"), reason)
             };
             let value = layout.value(&self.frame);
-            value::put_command(table, &key, value).map_err(at)?;
+            value::check_value(table, &key, value).map_err(at)?;
             self.tally.record(table, &key, &self.frame).map_err(at)?;
             if self.keep {
                 let value = value.to_vec();

@@ -217,7 +217,7 @@ fn read_table(
                 limits.record_bytes_max,
             ));
         }
-        value::put_command(table, &key, &value).map_err(at)?;
+        value::check_value(table, &key, &value).map_err(at)?;
         frame.clear();
         encode_frame(&key_bytes, &value, &mut frame);
         debug_assert_eq!(frame.len() as u64, size + FRAME_OVERHEAD_BYTES);

@@ -9,7 +9,7 @@
 use holdfast_core::topic::{parse_filter, validate_name};
 use holdfast_store::Command;
 use holdfast_store::records::{
-    self, AclRecord, ApiKeyRecord, BannedRecord, DeliveryRecord, InflightRecord, MessageRecord,
+    AclRecord, ApiKeyRecord, BannedRecord, DeliveryRecord, InflightRecord, MessageRecord,
     RECORD_VERSION, RetainedRecord, SessionRecord, SubscriptionRecord, UserRecord,
 };
 use holdfast_store::schema::{DIR_IN, DIR_OUT};
@@ -28,64 +28,76 @@ pub(crate) fn decode_record<T: Serialize + DeserializeOwned>(bytes: &[u8]) -> Re
         ));
     }
     let rec: T = postcard::from_bytes(body).map_err(|e| format!("undecodable record: {e}"))?;
-    if records::encode(&rec) != bytes {
+    // Re-encode into a buffer kept per thread: this runs once per record of every export,
+    // verify and import.
+    let canonical = REENCODED.with_borrow_mut(|buf| {
+        buf.clear();
+        let out = postcard::to_extend(&rec, std::mem::take(buf));
+        match out {
+            Ok(v) => {
+                let same = v.as_slice() == body;
+                *buf = v;
+                same
+            }
+            Err(_) => false,
+        }
+    });
+    if !canonical {
         return Err("record is not in canonical encoding (over-long or trailing bytes)".into());
     }
     Ok(rec)
 }
 
-/// The command that writes this row, after checking the value against its key.
-pub(crate) fn put_command(table: Table, key: &Key, value: &[u8]) -> Result<Command, String> {
+thread_local! {
+    static REENCODED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A checked value, typed.
+pub(crate) enum Decoded {
+    Config(String),
+    User(UserRecord),
+    Acl(AclRecord),
+    Banned(BannedRecord),
+    ApiKey(ApiKeyRecord),
+    Retained(RetainedRecord),
+    Session(SessionRecord),
+    Subscription(SubscriptionRecord),
+    Queued(DeliveryRecord),
+    InflightOut(InflightRecord),
+    InflightIn,
+}
+
+/// Decode a value of `table` and check it, and its agreement with its key.
+pub(crate) fn decode_value(table: Table, key: &Key, value: &[u8]) -> Result<Decoded, String> {
     Ok(match table {
-        Table::ClusterConfig => Command::PutConfig {
-            key: key.str(0)?.to_string(),
-            value: config_value(value)?,
-        },
-        Table::Users => Command::PutUser {
-            username: key.str(0)?.to_string(),
-            rec: decode_record::<UserRecord>(value)?,
-        },
+        Table::ClusterConfig => Decoded::Config(config_value(value)?),
+        Table::Users => Decoded::User(decode_record(value)?),
         Table::Acl => {
             let rec: AclRecord = decode_record(value)?;
             in_range("acl who_kind", rec.who_kind, 2)?;
             in_range("acl permission", rec.permission, 1)?;
             in_range("acl action", rec.action, 2)?;
-            Command::PutAcl {
-                id: key.u64(0)?,
-                rec,
-            }
+            Decoded::Acl(rec)
         }
         Table::Banned => {
-            let kind = key.u8(0)?;
-            in_range("ban kind", kind, 2)?;
-            Command::PutBanned {
-                kind,
-                value: key.str(1)?.to_string(),
-                rec: decode_record::<BannedRecord>(value)?,
-            }
+            in_range("ban kind", key.u8(0)?, 2)?;
+            Decoded::Banned(decode_record(value)?)
         }
         Table::ApiKeys => {
             let rec: ApiKeyRecord = decode_record(value)?;
             in_range("api key role", rec.role, 1)?;
-            Command::PutApiKey {
-                key_id: key.str(0)?.to_string(),
-                rec,
-            }
+            Decoded::ApiKey(rec)
         }
         Table::Retained => {
-            let topic = key.str(0)?;
             let rec: RetainedRecord = decode_record(value)?;
             check_message(&rec.msg)?;
-            if rec.msg.topic != topic {
+            if rec.msg.topic != key.str(0)? {
                 return Err(format!(
                     "retained message topic {:?} differs from its key",
                     rec.msg.topic
                 ));
             }
-            Command::PutRetained {
-                topic: topic.to_string(),
-                rec,
-            }
+            Decoded::Retained(rec)
         }
         Table::Sessions => {
             let rec: SessionRecord = decode_record(value)?;
@@ -98,55 +110,87 @@ pub(crate) fn put_command(table: Table, key: &Key, value: &[u8]) -> Result<Comma
             if let Some(will) = &rec.will {
                 check_message(&will.msg)?;
             }
-            Command::PutSession {
-                client: key.str(0)?.to_string(),
-                rec,
-            }
+            Decoded::Session(rec)
         }
         Table::Subscriptions => {
             let filter = key.str(1)?;
             parse_filter(filter).map_err(|e| format!("subscription filter {filter:?}: {e}"))?;
             let rec: SubscriptionRecord = decode_record(value)?;
-            rec.to_options()?;
+            in_range("subscription QoS", rec.qos, 2)?;
             in_range("retain handling", rec.retain_handling, 2)?;
-            Command::PutSubscription {
-                client: key.str(0)?.to_string(),
-                filter: filter.to_string(),
-                rec,
-            }
+            Decoded::Subscription(rec)
         }
         Table::Queued => {
             let rec: DeliveryRecord = decode_record(value)?;
             check_delivery(&rec)?;
-            Command::Enqueue {
-                client: key.str(0)?.to_string(),
-                seq: key.u64(1)?,
-                rec,
-            }
+            Decoded::Queued(rec)
         }
         Table::Inflight => {
-            let client = key.str(0)?.to_string();
-            let packet_id = key.u16(2)?;
-            if packet_id == 0 {
+            if key.u16(2)? == 0 {
                 return Err("in-flight packet id 0 is not a valid MQTT packet id".into());
             }
             match key.u8(1)? {
                 DIR_OUT => {
                     let rec: InflightRecord = decode_record(value)?;
-                    rec.to_inflight()?;
+                    in_range("in-flight state", rec.state, 1)?;
                     check_delivery(&rec.delivery)?;
-                    Command::PutInflightOut {
-                        client,
-                        packet_id,
-                        rec,
-                    }
+                    Decoded::InflightOut(rec)
                 }
-                DIR_IN if value.is_empty() => Command::PutInflightIn { client, packet_id },
+                DIR_IN if value.is_empty() => Decoded::InflightIn,
                 DIR_IN => return Err("client→broker in-flight rows have an empty value".into()),
                 d => return Err(format!("in-flight direction {d} is neither 0 nor 1")),
             }
         }
     })
+}
+
+/// The command that writes this row, after checking the value against its key.
+pub(crate) fn put_command(table: Table, key: &Key, value: &[u8]) -> Result<Command, String> {
+    let s = |i| key.str(i).map(str::to_string);
+    Ok(match decode_value(table, key, value)? {
+        Decoded::Config(value) => Command::PutConfig { key: s(0)?, value },
+        Decoded::User(rec) => Command::PutUser {
+            username: s(0)?,
+            rec,
+        },
+        Decoded::Acl(rec) => Command::PutAcl {
+            id: key.u64(0)?,
+            rec,
+        },
+        Decoded::Banned(rec) => Command::PutBanned {
+            kind: key.u8(0)?,
+            value: s(1)?,
+            rec,
+        },
+        Decoded::ApiKey(rec) => Command::PutApiKey { key_id: s(0)?, rec },
+        Decoded::Retained(rec) => Command::PutRetained { topic: s(0)?, rec },
+        Decoded::Session(rec) => Command::PutSession { client: s(0)?, rec },
+        Decoded::Subscription(rec) => Command::PutSubscription {
+            client: s(0)?,
+            filter: s(1)?,
+            rec,
+        },
+        Decoded::Queued(rec) => Command::Enqueue {
+            client: s(0)?,
+            seq: key.u64(1)?,
+            rec,
+        },
+        Decoded::InflightOut(rec) => Command::PutInflightOut {
+            client: s(0)?,
+            packet_id: key.u16(2)?,
+            rec,
+        },
+        Decoded::InflightIn => Command::PutInflightIn {
+            client: s(0)?,
+            packet_id: key.u16(2)?,
+        },
+    })
+}
+
+/// Check a value of `table` against its key (what `put_command` checks, without building
+/// the command).
+pub(crate) fn check_value(table: Table, key: &Key, value: &[u8]) -> Result<(), String> {
+    decode_value(table, key, value).map(|_| ())
 }
 
 /// The command that removes this row.
@@ -211,20 +255,29 @@ fn in_range(what: &str, v: u8, max: u8) -> Result<(), String> {
     Ok(())
 }
 
+/// What `MessageRecord::to_message` would refuse, and an invalid topic name.
 fn check_message(m: &MessageRecord) -> Result<(), String> {
     validate_name(&m.topic).map_err(|e| format!("message topic {:?}: {e}", m.topic))?;
-    m.to_message().map(|_| ())
+    if m.qos > 2 {
+        return Err(format!("invalid QoS {}", m.qos));
+    }
+    Ok(())
 }
 
+/// What `DeliveryRecord::to_delivery` would refuse.
 fn check_delivery(d: &DeliveryRecord) -> Result<(), String> {
     check_message(&d.msg)?;
-    d.to_delivery().map(|_| ())
+    if d.qos > 2 {
+        return Err(format!("invalid QoS {}", d.qos));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::key::KeyPart;
+    use holdfast_store::records;
 
     fn key(parts: Vec<KeyPart>) -> Key {
         Key::new(parts)

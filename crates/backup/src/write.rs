@@ -32,6 +32,9 @@ use crate::value;
 pub const CHUNK_BYTES_TARGET: usize = 4 << 20;
 /// zstd level: 3 is zstd's default, fast with a good ratio.
 const ZSTD_LEVEL: i32 = 3;
+/// zstd compression threads besides the exporting one (the output is one zstd frame either
+/// way).
+const ZSTD_WORKERS: u32 = 1;
 /// Progress is reported at least this often, in records.
 const PROGRESS_EVERY_RECORDS: u64 = 4096;
 /// tar's block size.
@@ -245,7 +248,7 @@ fn scan(
     for &table in &plan.tables {
         body.begin_table(table)?;
         source::for_each_row(txn, table, &mut |key, value| {
-            value::put_command(table, &key, value).map_err(|reason| {
+            value::check_value(table, &key, value).map_err(|reason| {
                 ExportError::BadStoreRecord {
                     table,
                     key: key.to_string(),
@@ -301,6 +304,8 @@ fn write_binary<W: Write>(
     let mut enc =
         zstd::stream::write::Encoder::new(&mut *out, ZSTD_LEVEL).map_err(ExportError::Write)?;
     enc.include_checksum(true).map_err(ExportError::Write)?;
+    // One zstd worker thread compresses while this thread reads, checks and frames records.
+    enc.multithread(ZSTD_WORKERS).map_err(ExportError::Write)?;
     let mut body = TarBody {
         tar: tar::Builder::new(enc),
         limits: opts.limits.clone(),
