@@ -1,18 +1,14 @@
 //! Golden fixtures: archives written by released format versions must still verify and
-//! import. `tests/fixtures/v1/` was written once by `write_golden_fixtures_v1` (ignored; run it
-//! only when a new format version is released, into a new directory) and is committed.
+//! import. `tests/fixtures/v1/` was written once by `examples/write_golden_v1.rs` (run it only
+//! when a new format version is released, into a new directory) and is committed.
 
 mod support;
 
 use std::path::{Path, PathBuf};
 
-use holdfast_backup::{
-    Archive, ConfigFile, ExportOptions, Format, Mode, NodeId, PlanOptions, Set, Table, apply,
-    export, plan, verify,
-};
+use holdfast_backup::{Archive, Mode, NodeId, PlanOptions, Set, Table, apply, plan, verify};
 use support::{commit, dump, open_store, sample_commands};
 
-const CREATED_AT_MS: u64 = 1_774_087_872_345;
 const NODE: &str = "5f0c1e2d3b4a69788796a5b4c3d2e1f0";
 const NODE_CONFIG: &str = "# holdfast.toml of the node the fixture came from\n\
 [node]\ndata_dir = \"/var/lib/holdfast\"\n\n[listeners.tcp]\nbind = \"0.0.0.0:1883\"\n";
@@ -21,32 +17,6 @@ fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/v1")
         .join(name)
-}
-
-#[test]
-#[ignore = "writes the golden fixtures of format v1; they are committed and must not change"]
-fn write_golden_fixtures_v1() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = open_store(&dir.path().join("s.redb"));
-    commit(&store, sample_commands());
-    std::fs::create_dir_all(fixture("")).expect("mkdir");
-    for (format, name) in [
-        (Format::Binary, "sample.hfx"),
-        (Format::Json, "sample.json"),
-    ] {
-        let opts = ExportOptions {
-            format,
-            config_files: vec![ConfigFile {
-                name: "holdfast.toml".into(),
-                bytes: NODE_CONFIG.as_bytes().to_vec(),
-            }],
-            source_nodes: vec![NodeId::new(NODE).expect("node id")],
-            created_at_ms: Some(CREATED_AT_MS),
-            overwrite: true,
-            ..ExportOptions::default()
-        };
-        export(&store, opts, &fixture(name)).expect("export");
-    }
 }
 
 #[test]

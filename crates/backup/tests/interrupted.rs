@@ -4,7 +4,7 @@
 mod support;
 
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command as Process;
 use std::time::Duration;
 
@@ -138,30 +138,26 @@ fn temporary_files_are_refused_by_name_and_by_content_and_exports_never_overwrit
 
 const CHILD_DIR: &str = "HOLDFAST_BACKUP_KILL_TEST_DIR";
 
-/// Run by `a_killed_export_leaves_no_valid_looking_file` in a child process: export the store
-/// in the given directory over and over until killed.
-#[test]
-#[ignore = "run as a child process by a_killed_export_leaves_no_valid_looking_file"]
-fn child_exports_until_killed() {
-    let Some(dir) = std::env::var_os(CHILD_DIR).map(PathBuf::from) else {
-        return;
-    };
+/// In the child process (re-run of `a_killed_export_leaves_no_valid_looking_file` with
+/// `CHILD_DIR` set): export the store in that directory over and over until killed.
+fn exports_until_killed(dir: &Path) -> ! {
     let store = open_store(&dir.join("s.redb"));
-    for i in 0.. {
+    let mut i = 0u64;
+    loop {
         let opts = ExportOptions {
             overwrite: true,
             ..ExportOptions::default()
         };
         export(&store, opts, &dir.join(format!("x{}.hfx", i % 2))).expect("export");
+        i += 1;
     }
 }
 
 fn child(dir: &Path) -> std::process::Child {
     Process::new(std::env::current_exe().expect("test binary"))
         .args([
-            "child_exports_until_killed",
+            "a_killed_export_leaves_no_valid_looking_file",
             "--exact",
-            "--ignored",
             "--nocapture",
         ])
         .env(CHILD_DIR, dir)
@@ -173,6 +169,9 @@ fn child(dir: &Path) -> std::process::Child {
 
 #[test]
 fn a_killed_export_leaves_no_valid_looking_file() {
+    if let Some(dir) = std::env::var_os(CHILD_DIR) {
+        exports_until_killed(Path::new(&dir));
+    }
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("s.redb");
     let before = {

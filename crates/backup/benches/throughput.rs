@@ -1,15 +1,19 @@
-//! Throughput figures (ignored by default; run in release):
+//! Throughput figures (a `harness = false` bench):
 //!
 //! ```sh
-//! cargo test -p holdfast-backup --release --test throughput -- --ignored --nocapture
-//! HOLDFAST_BENCH_MESSAGES=500000 cargo test ...   # retained + queued messages each
+//! cargo bench -p holdfast-backup --bench throughput
+//! HOLDFAST_BENCH_MESSAGES=500000 cargo bench -p holdfast-backup --bench throughput
 //! ```
+//!
+//! Under `cargo test` (no `--bench` argument) it runs once on a small store as a smoke check
+//! that the benchmark still works; only `cargo bench` produces figures.
 //!
 //! A store with N retained messages and N queued deliveries (~100-byte payloads) over N/100
 //! sessions is exported (binary and JSON), verified, and imported into an empty store. For
 //! comparison, the store file is put through `tar | zstd -3` in-process (the tar and zstd
 //! crates, one thread). Export and verify times are the best of three runs.
 
+#[path = "../tests/support/mod.rs"]
 mod support;
 
 use std::io::Write;
@@ -24,13 +28,16 @@ fn secs(t: Instant) -> f64 {
     t.elapsed().as_secs_f64()
 }
 
-#[test]
-#[ignore = "a benchmark: run in release with --ignored --nocapture"]
-fn export_verify_import_throughput() {
-    let n: u64 = std::env::var("HOLDFAST_BENCH_MESSAGES")
+fn main() {
+    let bench = std::env::args().any(|a| a == "--bench");
+    let n: u64 = match std::env::var("HOLDFAST_BENCH_MESSAGES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(50_000);
+    {
+        Some(n) if bench => n,
+        _ if bench => 50_000,
+        _ => 500,
+    };
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("src.redb");
     let store = open_store(&db);
