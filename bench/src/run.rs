@@ -359,9 +359,16 @@ async fn publisher(
             let packet_id = if o.qos == 0 {
                 None
             } else {
-                drop(guard);
-                permits.acquire().await?.forget();
-                guard = w.lock().await;
+                match permits.try_acquire() {
+                    Ok(p) => p.forget(),
+                    Err(_) => {
+                        // Window full: send what is buffered, then wait for an ack.
+                        guard.flush().await?;
+                        drop(guard);
+                        permits.acquire().await?.forget();
+                        guard = w.lock().await;
+                    }
+                }
                 pid = pid.checked_add(1).unwrap_or(1);
                 NonZeroU16::new(pid)
             };
