@@ -6,19 +6,23 @@
 //!   commands is applied atomically. On one node they go straight to the [`writer`]; in a
 //!   cluster they will go through the Raft log first, and every node applies the same batches.
 //! - [`writer`]: one thread that applies batches with group commit (many batches, one fsync).
-//! - [`Store`]: open, load the state at start-up, submit batches, take read snapshots.
+//! - [`Store`]: open, load the state at start-up, submit batches, take read snapshots;
+//!   `partial` reloads what an import touched, `copy` makes the hot snapshot's copy.
 //!
 //! Neighbours: `server` submits commands and waits on their tickets before acknowledging
-//! QoS 1/2; `backup` (later) reads one [`redb::ReadTransaction`] for a consistent cut.
+//! QoS 1/2; `backup` reads one [`redb::ReadTransaction`] for a consistent cut.
 
 pub mod command;
+mod copy;
 mod error;
+mod partial;
 pub mod records;
 pub mod schema;
 mod store;
 mod writer;
 
 pub use command::Command;
+pub use copy::{StoreCopy, copy_snapshot};
 pub use error::StoreError;
 pub use store::{Durability, Loaded, Store, StoreOptions};
 pub use writer::CommitTicket;
