@@ -27,6 +27,11 @@ use crate::config::{BrokerConfig, Permission};
 use crate::stats::Stats;
 use crate::time::now_ms;
 
+mod import;
+mod restore;
+
+pub use import::ImportEffect;
+
 /// Why a connection is told to go away.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kick {
@@ -675,148 +680,6 @@ impl Broker {
             .filter(|s| s.online.load(Ordering::Acquire))
             .cloned()
             .collect()
-    }
-
-    fn restore(self: &Arc<Self>, loaded: Loaded) {
-        let now = now_ms();
-        let mut bad = 0usize;
-        let mut orphans = Vec::new();
-        let mut slots: HashMap<String, Arc<Slot>> = HashMap::new();
-        for (client, rec) in loaded.sessions {
-            let id = ClientId::new(&client);
-            let will = rec.will.as_ref().and_then(|w| {
-                w.msg.to_message().ok().map(|m| Will {
-                    msg: Arc::new(m),
-                    delay_secs: w.delay_secs,
-                })
-            });
-            let state = SessionState::new(id.clone(), rec.expiry_secs, self.queued_max());
-            let meta = SlotMeta {
-                will,
-                protocol: rec.protocol,
-                created_at_ms: rec.created_at_ms,
-                // Connected when the broker stopped: the connection ended now.
-                disconnected_at_ms: Some(rec.disconnected_at_ms.unwrap_or(now)),
-                generation: 1,
-                conn: None,
-                stored: true,
-            };
-            slots.insert(client, Slot::new(id, state, meta));
-        }
-        {
-            let mut trie = self.trie.write();
-            for (client, raw, rec) in loaded.subscriptions {
-                let (Some(slot), Ok(opts), Ok(p)) = (
-                    slots.get(&client),
-                    rec.to_options(),
-                    topic::parse_filter(&raw),
-                ) else {
-                    bad += 1;
-                    orphans.push(Command::DeleteSubscription {
-                        client,
-                        filter: raw,
-                    });
-                    continue;
-                };
-                trie.insert(p.filter, p.group, &slot.client_id, opts);
-                slot.state.lock().subscriptions.insert(raw.clone(), opts);
-            }
-        }
-        for (client, seq, rec) in loaded.queued {
-            match (slots.get(&client), rec.to_delivery()) {
-                (Some(slot), Ok(d)) => slot.state.lock().restore_queued(seq, d),
-                _ => {
-                    bad += 1;
-                    orphans.push(Command::Dequeue { client, seq });
-                }
-            }
-        }
-        for (client, pid, rec) in loaded.inflight_out {
-            match (slots.get(&client), rec.to_inflight()) {
-                (Some(slot), Ok(i)) => slot.state.lock().restore_inflight(pid, i),
-                _ => {
-                    bad += 1;
-                    orphans.push(Command::DeleteInflightOut {
-                        client,
-                        packet_id: pid,
-                    });
-                }
-            }
-        }
-        for (client, pid) in loaded.inflight_in {
-            match slots.get(&client) {
-                Some(slot) => {
-                    slot.state.lock().incoming_qos2.insert(pid);
-                }
-                None => orphans.push(Command::DeleteInflightIn {
-                    client,
-                    packet_id: pid,
-                }),
-            }
-        }
-        {
-            let mut retained = self.retained.write();
-            for (topic, rec) in loaded.retained {
-                match rec.msg.to_message() {
-                    Ok(m) => retained.insert(Arc::new(m)),
-                    Err(e) => {
-                        bad += 1;
-                        tracing::warn!(%topic, error = %e, "skipping unreadable retained message");
-                    }
-                }
-            }
-        }
-        if bad > 0 {
-            tracing::warn!(
-                records = bad,
-                "store records that could not be restored were skipped"
-            );
-        }
-        if !orphans.is_empty() {
-            // Rows left behind by a session that ended while a delivery to it was being
-            // written (or unreadable ones): remove them so they are not exported or reloaded.
-            tracing::info!(rows = orphans.len(), "removing orphaned session rows");
-            self.store.submit_detached(orphans);
-        }
-        let count = slots.len();
-        let mut sessions = self.sessions.write();
-        for (_, slot) in slots {
-            sessions.insert(slot.client_id.clone(), slot);
-        }
-        drop(sessions);
-        tracing::info!(
-            sessions = count,
-            subscriptions = self.subscription_count(),
-            retained = self.retained_count(),
-            "state restored from the store"
-        );
-    }
-
-    /// Start the timers of restored sessions (wills due, expiry). Needs a runtime.
-    pub fn start_restored_timers(self: &Arc<Self>) {
-        let now = now_ms();
-        let slots: Vec<Arc<Slot>> = self.sessions.read().values().cloned().collect();
-        for slot in slots {
-            let expiry = slot.state.lock().expiry_secs;
-            let (gone_ms, will_delay) = {
-                let meta = slot.meta.lock();
-                let gone = now.saturating_sub(meta.disconnected_at_ms.unwrap_or(now));
-                (gone, meta.will.as_ref().map(|w| w.delay_secs))
-            };
-            if let Some(delay) = will_delay {
-                let due_ms = u64::from(delay.min(expiry)) * 1000;
-                let left = due_ms.saturating_sub(gone_ms);
-                self.schedule_will(
-                    slot.clone(),
-                    1,
-                    u32::try_from(left / 1000).unwrap_or(u32::MAX),
-                );
-            }
-            if expiry != u32::MAX {
-                let left = (u64::from(expiry) * 1000).saturating_sub(gone_ms);
-                self.schedule_expiry(slot, 1, left);
-            }
-        }
     }
 }
 

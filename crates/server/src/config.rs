@@ -191,6 +191,8 @@ pub struct AdminConfig {
     pub bind: SocketAddr,
     /// `/metrics` answers without an API key (for Prometheus scrapers).
     pub metrics_public: bool,
+    /// Largest backup archive accepted by `POST /api/v1/data/files` (upload), in bytes.
+    pub upload_bytes_max: u64,
 }
 
 impl Default for AdminConfig {
@@ -199,6 +201,7 @@ impl Default for AdminConfig {
             enabled: true,
             bind: SocketAddr::from(([127, 0, 0, 1], 18083)),
             metrics_public: true,
+            upload_bytes_max: 4 << 30,
         }
     }
 }

@@ -1,0 +1,210 @@
+//! [`Broker::apply_import`]: commit an import batch (a backup archive's plan) and make the
+//! running broker match the store at once, without a restart.
+//!
+//! What the batch touches is rebuilt from the store after the commit, not patched:
+//! - auth tables and cluster config: every command is mirrored into the auth cache, as for
+//!   admin writes; connected clients a new ban covers are disconnected;
+//! - retained messages: each topic the batch writes or deletes is read back from the store;
+//! - sessions: every client whose session, subscriptions, queued or in-flight rows the batch
+//!   touches gets a new session built from its rows in the store. Its old session is retired
+//!   and, if connected, the client is disconnected (v5 reason 0x98, administrative action):
+//!   it reconnects to the imported session (`clean_start=false` finds the imported
+//!   subscriptions and queue, and in-flight messages are resent with DUP). The retired
+//!   session's will is not published: an operator replaced it.
+//!
+//! Consistency: the batch is committed while the broker holds its connect lock and the
+//! subscription trie and retained index locks, so no client connects and no message is
+//! routed in the meantime (the pause is reported as `paused_ms`: the commit of one batch).
+//! Before the commit the sessions to be replaced are made non-persistent in memory, so their
+//! connections cannot write rows of the old session over the imported ones.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use holdfast_core::{ClientId, topic};
+use holdfast_store::{Command, StoreError};
+
+use super::restore::insert_retained;
+use super::{Broker, Kick, Slot};
+use crate::time::now_ms;
+
+/// What applying an import did to the running broker.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ImportEffect {
+    /// Sessions rebuilt from the store (imported, changed or removed by the batch).
+    pub sessions_reloaded: u64,
+    /// Connected clients disconnected because their session was replaced.
+    pub clients_disconnected: u64,
+    /// Retained topics read back from the store.
+    pub retained_reloaded: u64,
+    /// Auth and cluster-config commands mirrored into the auth cache.
+    pub auth_changes: u64,
+    /// How long connects and routing waited for the commit, in milliseconds.
+    pub paused_ms: u64,
+}
+
+/// What a batch touches.
+#[derive(Debug, Default)]
+struct Touched {
+    clients: BTreeSet<String>,
+    topics: BTreeSet<String>,
+    auth: u64,
+    /// Bans in force that the batch writes: connected clients they cover are disconnected.
+    bans: Vec<(u8, String)>,
+}
+
+impl Touched {
+    fn of(commands: &[Command]) -> Touched {
+        let now = now_ms();
+        let mut t = Touched::default();
+        for c in commands {
+            match c {
+                Command::PutSession { client, .. }
+                | Command::DeleteSession { client }
+                | Command::PutSubscription { client, .. }
+                | Command::DeleteSubscription { client, .. }
+                | Command::Enqueue { client, .. }
+                | Command::Dequeue { client, .. }
+                | Command::PutInflightOut { client, .. }
+                | Command::DeleteInflightOut { client, .. }
+                | Command::PutInflightIn { client, .. }
+                | Command::DeleteInflightIn { client, .. } => {
+                    t.clients.insert(client.clone());
+                }
+                Command::PutRetained { topic, .. } | Command::DeleteRetained { topic } => {
+                    t.topics.insert(topic.clone());
+                }
+                Command::PutBanned { kind, value, rec } => {
+                    if rec.expires_at_ms.is_none_or(|at| at > now) {
+                        t.bans.push((*kind, value.clone()));
+                    }
+                    t.auth += 1;
+                }
+                _ => t.auth += 1,
+            }
+        }
+        t
+    }
+}
+
+impl Broker {
+    /// Commit `commands` (one atomic batch) and rebuild the in-memory state they touch from
+    /// the store. Blocks until the batch is committed: call it from a blocking thread of the
+    /// runtime (it starts the timers of the rebuilt sessions). If the commit fails, nothing
+    /// changed, in the store or in memory. An empty batch is not submitted.
+    pub fn apply_import(
+        self: &Arc<Self>,
+        commands: Vec<Command>,
+    ) -> Result<ImportEffect, StoreError> {
+        if commands.is_empty() {
+            return Ok(ImportEffect::default());
+        }
+        let touched = Touched::of(&commands);
+        let mut effect = ImportEffect {
+            auth_changes: touched.auth,
+            ..ImportEffect::default()
+        };
+        let paused = Instant::now();
+        let connect_guard = self.connect_lock.lock();
+        let mut trie = self.trie.write();
+        let mut retained = self.retained.write();
+        // Sessions about to be replaced stop writing to the store before the batch lands.
+        let old: Vec<(Arc<Slot>, u32)> = touched
+            .clients
+            .iter()
+            .filter_map(|c| self.slot(&ClientId::new(c)))
+            .map(|slot| {
+                let expiry = std::mem::replace(&mut slot.state.lock().expiry_secs, 0);
+                (slot, expiry)
+            })
+            .collect();
+        if let Err(e) = self.store.submit(commands.clone()).wait_blocking() {
+            for (slot, expiry) in &old {
+                slot.state.lock().expiry_secs = *expiry;
+            }
+            return Err(e);
+        }
+        for (slot, _) in &old {
+            if self.retire(slot, &mut trie) {
+                effect.clients_disconnected += 1;
+            }
+        }
+        {
+            let mut sessions = self.sessions.write();
+            for (slot, _) in &old {
+                if sessions
+                    .get(&slot.client_id)
+                    .is_some_and(|s| Arc::ptr_eq(s, slot))
+                {
+                    sessions.remove(&slot.client_id);
+                }
+            }
+        }
+        let mut part = self.store.load_part(&touched.clients, &touched.topics)?;
+        let rebuilt = self.rebuild_sessions(&mut part, &mut trie);
+        let new_slots: Vec<Arc<Slot>> = rebuilt.slots.into_values().collect();
+        {
+            let mut sessions = self.sessions.write();
+            for slot in &new_slots {
+                sessions.insert(slot.client_id.clone(), slot.clone());
+            }
+        }
+        for topic in &touched.topics {
+            retained.remove(topic);
+        }
+        let bad = rebuilt.bad + insert_retained(&mut retained, std::mem::take(&mut part.retained));
+        drop(retained);
+        drop(trie);
+        drop(connect_guard);
+        effect.paused_ms = u64::try_from(paused.elapsed().as_millis()).unwrap_or(u64::MAX);
+        if bad > 0 {
+            tracing::warn!(
+                records = bad,
+                "imported records that could not be loaded were skipped"
+            );
+        }
+        effect.sessions_reloaded = new_slots.len() as u64;
+        effect.retained_reloaded = touched.topics.len() as u64;
+        for slot in new_slots {
+            self.start_timers(slot);
+        }
+        {
+            let mut auth = self.auth.write();
+            for c in &commands {
+                auth.apply(c);
+            }
+        }
+        if !touched.bans.is_empty() {
+            self.kick_banned(&touched.bans);
+        }
+        Ok(effect)
+    }
+
+    /// Retire a session replaced by an import: it leaves the trie, its timers and its will
+    /// are cancelled, its connection (if any) is told to go. Returns whether one was connected.
+    fn retire(&self, slot: &Slot, trie: &mut holdfast_core::trie::SubscriptionTrie) -> bool {
+        let filters = std::mem::take(&mut slot.state.lock().subscriptions);
+        for raw in filters.keys() {
+            if let Ok(p) = topic::parse_filter(raw) {
+                trie.remove(p.filter, p.group, &slot.client_id);
+            }
+        }
+        let mut meta = slot.meta.lock();
+        // Pending expiry and will timers check the generation, and find it changed.
+        meta.generation += 1;
+        meta.stored = false;
+        meta.will = None;
+        let link = meta.conn.take();
+        drop(meta);
+        slot.online.store(false, Ordering::Release);
+        match link {
+            Some(link) => {
+                let _ = link.kick.send(Kick::Administrative);
+                true
+            }
+            None => false,
+        }
+    }
+}
