@@ -5,7 +5,8 @@
 //! once); expired keys are refused; the secret is checked against its argon2id hash on the
 //! blocking pool, never on the async workers. A verified token is remembered for
 //! [`CACHE_TTL`] (by its SHA-256 digest, not the secret itself) so that a burst of requests
-//! does not pay one argon2 run each. Viewer keys may only `GET`.
+//! does not pay one argon2 run each. Viewer keys may only `GET`,
+//! and not every `GET`: [`require_admin`] guards archive downloads.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -160,7 +161,7 @@ fn bearer(req: &Request) -> Result<&str, ApiError> {
 }
 
 /// Middleware: refuse requests without a valid key, and writes by viewer keys.
-pub async fn require_key(State(st): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn require_key(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
     let caller = match bearer(&req) {
         Ok(token) => st.keys.check(&st.broker, token).await,
         Err(e) => Err(e),
@@ -178,5 +179,19 @@ pub async fn require_key(State(st): State<AppState>, req: Request, next: Next) -
         ))
         .into_response();
     }
+    // Handlers that a viewer may not use although they only read (archive downloads hold
+    // credential hashes) look at the caller.
+    req.extensions_mut().insert(caller);
     next.run(req).await
+}
+
+/// Refuse `caller` unless it has the admin role; `what` names the operation.
+pub fn require_admin(caller: &Caller, what: &str) -> Result<(), ApiError> {
+    match caller.role {
+        Role::Admin => Ok(()),
+        Role::Viewer => Err(ApiError::Forbidden(format!(
+            "API key {} has the viewer role; {what} needs an admin key",
+            caller.key_id
+        ))),
+    }
 }

@@ -37,6 +37,9 @@ pub enum ApiError {
     /// The resource already exists, or the change would conflict with the current state (409).
     #[error("{0}")]
     Conflict(String),
+    /// The request body is over a limit (413).
+    #[error("{0}")]
+    TooLarge(String),
     /// The store could not commit the change (500); nothing was changed.
     #[error("the store could not commit the change (nothing was changed): {0}")]
     Store(#[from] holdfast_store::StoreError),
@@ -54,6 +57,7 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Store(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -9,7 +9,9 @@
 //! once and survives a restart. Requests are authenticated by API key ([`auth`]); a node with
 //! no key gets a bootstrap admin key in `<data_dir>/admin.key` ([`bootstrap`]).
 //!
-//! - [`api`]: one module per resource, and the router.
+//! - [`api`]: one module per resource, and the router; `api::data` is backup and restore
+//!   (export, archive files, import, snapshot) on top of `holdfast-backup`.
+//! - [`snapshot`]: the node-bound hot snapshot's layout, writer and checker.
 //! - [`openapi`]: the utoipa document.
 //! - [`error`]: `{"error": ...}` answers, and start-up errors.
 
@@ -20,6 +22,7 @@ pub mod error;
 pub mod extract;
 pub mod keys;
 pub mod openapi;
+pub mod snapshot;
 pub mod state;
 
 use std::net::SocketAddr;

@@ -8,6 +8,7 @@ use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use crate::api::config::ConfigKey;
+use crate::api::data::{export, files, import, snapshot};
 use crate::api::{acl, api_keys, banned, clients, config, metrics, node, retained, users};
 use crate::error::ErrorBody;
 
@@ -21,7 +22,8 @@ pub const BEARER: &str = "bearer";
         title = "Holdfast admin API",
         version = "1",
         description = "Manage a Holdfast MQTT broker: users, ACL rules, bans, API keys, cluster \
-            config, clients, subscriptions, retained messages, node info and metrics. Every \
+            config, clients, subscriptions, retained messages, backup and restore, node info and \
+            metrics. Every \
             request needs `Authorization: Bearer <key_id>.<secret>` except the OpenAPI \
             document and (when `admin.metrics_public`) `/metrics`. Errors are \
             `{\"error\": \"...\"}`."
@@ -34,6 +36,8 @@ pub const BEARER: &str = "bearer";
         config::list, config::put, config::delete,
         clients::list, clients::kick, clients::subscriptions,
         retained::list, retained::get, retained::delete,
+        export::export, files::list, files::download, files::upload, files::delete,
+        import::import, snapshot::snapshot,
         node::node, node::stats,
         metrics::metrics,
         openapi_json,
@@ -49,6 +53,7 @@ pub const BEARER: &str = "bearer";
         (name = "config", description = "Cluster config: runtime settings kept in the store"),
         (name = "clients", description = "Sessions, connections and subscriptions"),
         (name = "retained", description = "Retained messages"),
+        (name = "data", description = "Backup and restore: export, archives, import, snapshot"),
         (name = "node", description = "Node identity, statistics and metrics"),
     )
 )]

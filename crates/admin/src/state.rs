@@ -1,6 +1,7 @@
 //! [`AppState`]: what every handler shares.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -17,6 +18,11 @@ pub struct NodeInfo {
     pub name: String,
     /// The MQTT listeners, by name (`tcp`, `tls`, `ws`), as bound.
     pub listeners: Vec<(String, SocketAddr)>,
+    /// The data dir: backups go to its `backup/` dir, the identity is its `node.toml`.
+    pub data_dir: PathBuf,
+    /// The node's config file, if it was started with one (exported with the data, restored
+    /// by an import only when asked).
+    pub config_file: Option<PathBuf>,
 }
 
 /// Shared by every request handler.

@@ -5,15 +5,17 @@ pub mod api_keys;
 pub mod banned;
 pub mod clients;
 pub mod config;
+pub mod data;
 pub mod metrics;
 pub mod node;
 pub mod retained;
 pub mod users;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, Uri};
 use axum::middleware::from_fn_with_state;
-use axum::routing::{delete, get, put};
+use axum::routing::{delete, get, post, put};
 
 use crate::auth::require_key;
 use crate::error::ApiError;
@@ -50,6 +52,20 @@ pub fn router(st: AppState) -> Router {
         .route(
             "/retained/{*topic}",
             get(retained::get).delete(retained::delete),
+        )
+        .route("/data/export", post(data::export::export))
+        .route("/data/import", post(data::import::import))
+        .route("/data/snapshot", post(data::snapshot::snapshot))
+        .route(
+            "/data/files",
+            get(data::files::list)
+                // Uploads stream to disk under their own limit, admin.upload_bytes_max.
+                .post(data::files::upload)
+                .layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/data/files/{name}",
+            get(data::files::download).delete(data::files::delete),
         )
         .route("/node", get(node::node))
         .route("/stats", get(node::stats))
