@@ -1,10 +1,11 @@
 //! `holdfast`: the single binary. `start` runs the broker (MQTT listeners and the admin
 //! API); `paths` shows where config and data come from; `ctl` manages a running node through
-//! its admin API. (`restore-snapshot` arrives with its issue.)
+//! its admin API; `restore-snapshot` puts a node's hot snapshot back into a data dir, offline.
 
 mod ctl;
 mod node;
 mod paths;
+mod restore_snapshot;
 mod settings;
 mod start;
 
@@ -28,8 +29,10 @@ enum Command {
     Start(start::StartArgs),
     /// Print the resolved config file, data, log and backup dirs, and the rule that chose each.
     Paths(paths::PathsArgs),
-    /// Manage a running node through its admin API (users, ACL, bans, keys, clients, ...).
+    /// Manage a running node through its admin API (users, ACL, bans, keys, clients, data, ...).
     Ctl(ctl::CtlArgs),
+    /// Restore a node's hot snapshot (`holdfast ctl data snapshot`) into a data dir, offline.
+    RestoreSnapshot(restore_snapshot::RestoreSnapshotArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -38,6 +41,7 @@ fn main() -> std::process::ExitCode {
         Command::Start(args) => start::run(args),
         Command::Paths(args) => paths::run(args),
         Command::Ctl(args) => ctl::run(args),
+        Command::RestoreSnapshot(args) => restore_snapshot::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -13,8 +13,8 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
-/// File holding the identity.
-pub const IDENTITY_FILE: &str = "node.toml";
+/// File holding the identity (the name snapshots use too).
+pub const IDENTITY_FILE: &str = holdfast_admin::snapshot::IDENTITY_FILE;
 /// Lock file.
 pub const LOCK_FILE: &str = "LOCK";
 
@@ -31,7 +31,8 @@ pub struct NodeIdentity {
 }
 
 impl NodeIdentity {
-    fn generate() -> NodeIdentity {
+    /// A new identity: a random id, named after this machine.
+    pub fn generate() -> NodeIdentity {
         let host = hostname();
         let bytes: [u8; 16] = rand::random();
         let id = bytes.iter().map(|b| format!("{b:02x}")).collect();
@@ -59,16 +60,7 @@ pub fn hostname() -> String {
 
 /// Read the identity kept in `data_dir`, creating it on first start.
 pub fn load_or_create(data_dir: &Path) -> anyhow::Result<(NodeIdentity, bool)> {
-    let path = data_dir.join(IDENTITY_FILE);
-    if path.exists() {
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read node identity {}", path.display()))?;
-        let id: NodeIdentity = toml::from_str(&text).map_err(|e| {
-            anyhow::anyhow!(
-                "node identity {} is damaged: {e} (restore it from a snapshot)",
-                path.display()
-            )
-        })?;
+    if let Some(id) = read_identity(data_dir)? {
         return Ok((id, false));
     }
     let id = NodeIdentity::generate();
@@ -89,6 +81,23 @@ pub fn write_identity(data_dir: &Path, id: &NodeIdentity) -> anyhow::Result<()> 
     f.sync_all()?;
     std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
+}
+
+/// Read the identity kept in `data_dir`, if there is one.
+pub fn read_identity(data_dir: &Path) -> anyhow::Result<Option<NodeIdentity>> {
+    let path = data_dir.join(IDENTITY_FILE);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read node identity {}", path.display()))?;
+    let id = toml::from_str(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "node identity {} is damaged: {e} (restore it from a snapshot)",
+            path.display()
+        )
+    })?;
+    Ok(Some(id))
 }
 
 /// Holds the data-dir lock while alive.

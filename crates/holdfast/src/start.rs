@@ -10,8 +10,8 @@ use holdfast_store::{Durability, Store, StoreOptions};
 
 use crate::{node, settings};
 
-/// Store file name inside the data dir.
-const STORE_FILE: &str = "holdfast.redb";
+/// Store file name inside the data dir (the name snapshots use too).
+pub const STORE_FILE: &str = holdfast_admin::snapshot::STORE_FILE;
 
 /// Arguments of `holdfast start`.
 #[derive(Debug, Args)]
@@ -74,14 +74,28 @@ pub fn run(args: StartArgs) -> anyhow::Result<()> {
         .thread_name("holdfast")
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(s.config, store, identity, s.data_dir.path))
+    // Absolute, so that the admin API's paths (backup dir, config file) mean the same to
+    // `holdfast ctl` run from any directory.
+    let absolute = |p: PathBuf| std::fs::canonicalize(&p).unwrap_or(p);
+    let node = Node {
+        identity,
+        data_dir: absolute(s.data_dir.path),
+        config_file: s.config_file.map(|f| absolute(f.path)),
+    };
+    runtime.block_on(serve(s.config, store, node))
+}
+
+/// This node's identity and files, as the admin API needs them.
+struct Node {
+    identity: node::NodeIdentity,
+    data_dir: PathBuf,
+    config_file: Option<PathBuf>,
 }
 
 async fn serve(
     config: holdfast_server::config::BrokerConfig,
     store: Store,
-    identity: node::NodeIdentity,
-    data_dir: PathBuf,
+    node: Node,
 ) -> anyhow::Result<()> {
     let signals = Signals::install()?;
     // Bound first: a busy admin port stops the node before any MQTT client is accepted.
@@ -96,8 +110,8 @@ async fn serve(
     }
     let admin = match admin_listener {
         Some(listener) => {
-            let opts = admin_options(&identity, &running, metrics_public);
-            match start_admin(listener, &running, opts, &data_dir).await {
+            let opts = admin_options(&node, &running, metrics_public);
+            match start_admin(listener, &running, opts, &node.data_dir).await {
                 Ok(server) => Some(server),
                 Err(e) => {
                     running.shutdown().await?;
@@ -121,19 +135,21 @@ async fn serve(
 }
 
 fn admin_options(
-    identity: &node::NodeIdentity,
+    node: &Node,
     running: &holdfast_server::Running,
     metrics_public: bool,
 ) -> holdfast_admin::AdminOptions {
     holdfast_admin::AdminOptions {
         node: holdfast_admin::NodeInfo {
-            id: identity.id.clone(),
-            name: identity.name.clone(),
+            id: node.identity.id.clone(),
+            name: node.identity.name.clone(),
             listeners: running
                 .addrs
                 .iter()
                 .map(|(n, a)| ((*n).to_string(), *a))
                 .collect(),
+            data_dir: node.data_dir.clone(),
+            config_file: node.config_file.clone(),
         },
         metrics_public,
     }

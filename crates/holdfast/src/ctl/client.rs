@@ -43,9 +43,14 @@ pub fn seg(s: &str) -> String {
 
 impl Client {
     pub fn new(target: Target) -> Client {
+        Client::with_timeout(target, REQUEST_TIMEOUT)
+    }
+
+    /// A client whose requests may take up to `timeout` (exports and imports of large stores).
+    pub fn with_timeout(target: Target, timeout: Duration) -> Client {
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_global(Some(REQUEST_TIMEOUT))
+            .timeout_global(Some(timeout))
             .build();
         Client {
             agent: ureq::Agent::new_with_config(config),
@@ -92,6 +97,33 @@ impl Client {
         };
         let r = req.header("Authorization", self.auth()).send_json(body);
         self.finish(method, path, r)
+    }
+
+    /// `POST /api/v1{path}` with a file as the raw body (`application/octet-stream`).
+    pub fn upload(&self, path: &str, file: &std::fs::File) -> anyhow::Result<Value> {
+        let r = self
+            .agent
+            .post(self.url(path))
+            .header("Authorization", self.auth())
+            .content_type("application/octet-stream")
+            .send(file);
+        self.finish("POST", path, r)
+    }
+
+    /// `GET /api/v1{path}`, copying the body into `out`; returns the bytes copied.
+    pub fn download(&self, path: &str, out: &mut dyn std::io::Write) -> anyhow::Result<u64> {
+        let r = self
+            .agent
+            .get(self.url(path))
+            .header("Authorization", self.auth())
+            .call();
+        let mut resp =
+            r.with_context(|| format!("cannot reach the admin API at {}", self.target.url))?;
+        if !resp.status().is_success() {
+            return self.finish("GET", path, Ok(resp)).map(|_| 0);
+        }
+        let mut reader = resp.body_mut().with_config().limit(u64::MAX).reader();
+        std::io::copy(&mut reader, out).with_context(|| format!("GET {path}: download failed"))
     }
 
     fn finish(

@@ -1,7 +1,8 @@
 //! `holdfast ctl`: the operator's command line over the admin HTTP API (`holdfast-admin`).
 //! One file per subcommand group; [`target`] finds the node and its key, [`client`] talks
 //! HTTP, [`output`] prints tables or `--json`. Errors carry the server's own message and make
-//! the process exit non-zero.
+//! the process exit non-zero. `data verify` and `data inspect` are the exceptions: they read
+//! an archive offline, with no node.
 
 mod acl;
 mod apikey;
@@ -9,6 +10,7 @@ mod banned;
 mod client;
 mod clients;
 mod config;
+mod data;
 mod output;
 mod retained;
 mod status;
@@ -61,12 +63,24 @@ enum CtlCommand {
     Config(config::ConfigCmd),
     /// Node identity, version, uptime, listeners and counts.
     Status,
+    /// Backup and restore: export, verify, inspect, import, files, delete, snapshot.
+    #[command(subcommand)]
+    Data(data::DataCmd),
 }
 
 pub fn run(args: CtlArgs) -> anyhow::Result<()> {
-    let c = client::Client::new(args.target.resolve()?);
     let out = Output { json: args.json };
-    match args.command {
+    let command = match args.command {
+        // `data verify` and `data inspect` read a file offline: no node, no key.
+        CtlCommand::Data(cmd) if cmd.is_offline() => return data::run_offline(cmd, out),
+        other => other,
+    };
+    let target = args.target.resolve()?;
+    let c = match command {
+        CtlCommand::Data(_) => client::Client::with_timeout(target, data::DATA_REQUEST_TIMEOUT),
+        _ => client::Client::new(target),
+    };
+    match command {
         CtlCommand::User(cmd) => user::run(cmd, &c, out),
         CtlCommand::Acl(cmd) => acl::run(cmd, &c, out),
         CtlCommand::Banned(cmd) => banned::run(cmd, &c, out),
@@ -75,5 +89,6 @@ pub fn run(args: CtlArgs) -> anyhow::Result<()> {
         CtlCommand::Retained(cmd) => retained::run(cmd, &c, out),
         CtlCommand::Config(cmd) => config::run(cmd, &c, out),
         CtlCommand::Status => status::run(&c, out),
+        CtlCommand::Data(cmd) => data::run(cmd, &c, out),
     }
 }

@@ -1,0 +1,186 @@
+//! `holdfast restore-snapshot DIR --data-dir D [--as-new-node]`: put a node's hot snapshot
+//! (`holdfast ctl data snapshot`) back into a data dir, offline (BACKUP.md §4).
+//!
+//! A snapshot is node-bound: it is one node's store together with its identity. So it is
+//! restored only into a data dir that is empty or holds the SAME node; onto another node's
+//! data dir it is refused (that node's data would be overwritten by a node it is not: the
+//! portable way between nodes is export/import). `--as-new-node` gives the restored copy a
+//! fresh identity, to start a new node from it.
+//!
+//! In order: the snapshot's manifest and every file's BLAKE3 are checked; the data dir is
+//! locked (refused while a node runs on it); identities are compared; the store copy is
+//! written beside the old store, fsynced and renamed over it (the old store is kept as
+//! `holdfast.redb.before-restore-<time>`); the identity and the bootstrap key file follow;
+//! the restored store is opened once to prove that it opens.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::Args;
+use holdfast_admin::snapshot::{self as snap, SnapshotManifest};
+use holdfast_store::{Durability, Store, StoreOptions};
+
+use crate::node::{self, NodeIdentity};
+use crate::start::STORE_FILE;
+
+/// Arguments of `holdfast restore-snapshot`.
+#[derive(Debug, Args)]
+pub struct RestoreSnapshotArgs {
+    /// The snapshot dir (holds SNAPSHOT.json)
+    dir: PathBuf,
+    /// Data dir to restore into: empty, new, or the same node's (its node must be stopped)
+    #[arg(long, value_name = "DIR")]
+    data_dir: PathBuf,
+    /// Give the restored copy a fresh node identity (a new node made from the snapshot)
+    #[arg(long)]
+    as_new_node: bool,
+}
+
+pub fn run(args: RestoreSnapshotArgs) -> anyhow::Result<()> {
+    let m = snap::read_verified(&args.dir)?;
+    let snap_id = snapshot_identity(&args.dir, &m)?;
+    let d = &args.data_dir;
+    std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
+    let _lock = node::lock(d).context(
+        "refusing to restore into the data dir of a running node: stop it first (a snapshot is \
+         restored offline)",
+    )?;
+    let existing = node::read_identity(d)?;
+    match &existing {
+        Some(id) if id.id != m.node_id => bail!(
+            "refusing to restore: data dir {} belongs to node {} ({}), and the snapshot is of \
+             node {} ({}). A snapshot is node-bound: it is that node's own data dir, identity \
+             included, and would overwrite another node's state. To move data between nodes \
+             use `holdfast ctl data export` on the source and `holdfast ctl data import` on the \
+             target; to start a new node from this snapshot, restore it with --as-new-node \
+             into an empty data dir",
+            d.display(),
+            id.id,
+            id.name,
+            m.node_id,
+            m.node_name
+        ),
+        Some(_) => {}
+        None if d.join(STORE_FILE).exists() => bail!(
+            "refusing to restore: data dir {} holds a store but no node identity (node.toml), so \
+             whose it is cannot be told; restore into an empty data dir",
+            d.display()
+        ),
+        None => {}
+    }
+    let previous = put_store(&args.dir, d)?;
+    let identity = if args.as_new_node {
+        NodeIdentity::generate()
+    } else {
+        snap_id
+    };
+    node::write_identity(d, &identity)?;
+    let key = holdfast_admin::bootstrap::KEY_FILE;
+    if m.files.iter().any(|f| f.path == key) {
+        let tmp = d.join(format!("{key}.restore"));
+        let _ = std::fs::remove_file(&tmp);
+        snap::copy_private(&args.dir.join(key), &tmp)?;
+        std::fs::rename(&tmp, d.join(key))
+            .with_context(|| format!("cannot write {}", d.join(key).display()))?;
+    }
+    let sessions = check_opens(&d.join(STORE_FILE))?;
+    report(&args, &m, &identity, previous.as_deref(), sessions);
+    Ok(())
+}
+
+/// The identity in the snapshot, which must be the manifest's node.
+fn snapshot_identity(dir: &Path, m: &SnapshotManifest) -> anyhow::Result<NodeIdentity> {
+    let id = node::read_identity(dir)?
+        .with_context(|| format!("snapshot {} has no {}", dir.display(), node::IDENTITY_FILE))?;
+    if id.id != m.node_id {
+        bail!(
+            "snapshot {}: its node.toml is node {} but its manifest says node {}; the snapshot \
+             was tampered with, nothing was restored",
+            dir.display(),
+            id.id,
+            m.node_id
+        );
+    }
+    Ok(id)
+}
+
+/// Copy the snapshot's store into `d`, replacing the store there (kept aside). Returns where
+/// the previous store was kept.
+fn put_store(dir: &Path, d: &Path) -> anyhow::Result<Option<PathBuf>> {
+    let target = d.join(STORE_FILE);
+    let tmp = d.join(format!("{STORE_FILE}.restore"));
+    let _ = std::fs::remove_file(&tmp);
+    snap::copy_private(&dir.join(STORE_FILE), &tmp)?;
+    let previous = if target.exists() {
+        let stamp = holdfast_backup::timestamp::compact_utc(holdfast_backup::timestamp::now_ms());
+        let aside = d.join(format!("{STORE_FILE}.before-restore-{stamp}"));
+        std::fs::rename(&target, &aside)
+            .with_context(|| format!("cannot keep the previous store as {}", aside.display()))?;
+        Some(aside)
+    } else {
+        None
+    };
+    std::fs::rename(&tmp, &target)
+        .with_context(|| format!("cannot put the store in place at {}", target.display()))?;
+    File::open(d)
+        .and_then(|f| f.sync_all())
+        .with_context(|| format!("cannot fsync {}", d.display()))?;
+    Ok(previous)
+}
+
+/// Open the restored store once; returns its session count.
+fn check_opens(path: &Path) -> anyhow::Result<usize> {
+    let store = Store::open(
+        path,
+        StoreOptions {
+            durability: Durability::Sync,
+        },
+    )
+    .with_context(|| format!("the restored store {} does not open", path.display()))?;
+    let sessions = store.load()?.sessions.len();
+    store.close()?;
+    Ok(sessions)
+}
+
+fn report(
+    args: &RestoreSnapshotArgs,
+    m: &SnapshotManifest,
+    identity: &NodeIdentity,
+    previous: Option<&Path>,
+    sessions: usize,
+) {
+    let d = args.data_dir.display();
+    println!(
+        "restored the snapshot of node {} ({}) taken {} (cut batch {}) into {d}",
+        m.node_id, m.node_name, m.created_at, m.batch_seq
+    );
+    match previous {
+        Some(p) => println!(
+            "  store     {d}/{STORE_FILE} (previous store kept as {})",
+            p.display()
+        ),
+        None => println!("  store     {d}/{STORE_FILE}"),
+    }
+    if args.as_new_node {
+        println!(
+            "  identity  NEW node {} ({}): --as-new-node",
+            identity.id, identity.name
+        );
+    } else {
+        println!("  identity  node {} ({})", identity.id, identity.name);
+    }
+    println!("  checked   every file's BLAKE3; the store opens ({sessions} sessions)");
+    if let Some(f) = m
+        .files
+        .iter()
+        .find(|f| f.path.starts_with(snap::CONFIG_DIR))
+    {
+        println!(
+            "  config    the node's config file is in {}; it was not copied: put it where the \
+             node reads its config if it is missing there",
+            args.dir.join(&f.path).display()
+        );
+    }
+    println!("start it with: holdfast start --data-dir {d}");
+}
