@@ -1,31 +1,15 @@
 //! Start-up, zero config, and clean shutdown of the real binary.
 
 mod common;
+mod support;
 
 use std::time::Duration;
 
 use common::{Broker, RawClient};
-use holdfast_codec::{Connect, Packet, ProtocolVersion};
+use holdfast_codec::{Packet, ProtocolVersion};
 
 fn v5_connect(id: &str) -> Packet {
-    Packet::Connect(Box::new(Connect {
-        clean_start: true,
-        keep_alive: 30,
-        session_expiry_interval_secs: 0,
-        auth_method: None,
-        auth_data: None,
-        request_problem_info: true,
-        request_response_info: false,
-        receive_max: None,
-        topic_alias_max: 0,
-        user_properties: vec![],
-        max_packet_size: None,
-        last_will: None,
-        client_id: id.into(),
-        username: None,
-        password: None,
-        cert: None,
-    }))
+    Packet::Connect(Box::new(support::connect_packet(id)))
 }
 
 #[test]

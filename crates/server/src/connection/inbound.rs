@@ -173,16 +173,18 @@ impl Conn {
     }
 
     pub(super) fn on_puback(&mut self, packet_id: u16) -> Option<Exit> {
-        let done = self.slot.state.lock().on_puback(packet_id);
-        if done.is_some() && self.slot.state.lock().is_persistent() {
-            self.broker
-                .store
-                .submit_detached(vec![Command::DeleteInflightOut {
-                    client: self.client_id.as_str().into(),
-                    packet_id,
-                }]);
-        }
+        let done = self.slot.state.lock().on_puback(packet_id).is_some();
+        self.outgoing_done(done, packet_id);
         None
+    }
+
+    /// An outgoing QoS 1/2 flow finished: forget its in-flight record.
+    fn outgoing_done(&self, done: bool, packet_id: u16) {
+        if done && self.slot.state.lock().is_persistent() {
+            let client = self.client_id.as_str().into();
+            let cmd = Command::DeleteInflightOut { client, packet_id };
+            self.broker.store.submit_detached(vec![cmd]);
+        }
     }
 
     pub(super) fn on_pubrec(&mut self, a: PublishAck) -> Option<Exit> {
@@ -252,15 +254,8 @@ impl Conn {
     }
 
     pub(super) fn on_pubcomp(&mut self, packet_id: u16) -> Option<Exit> {
-        let done = self.slot.state.lock().on_pubcomp(packet_id);
-        if done.is_some() && self.slot.state.lock().is_persistent() {
-            self.broker
-                .store
-                .submit_detached(vec![Command::DeleteInflightOut {
-                    client: self.client_id.as_str().into(),
-                    packet_id,
-                }]);
-        }
+        let done = self.slot.state.lock().on_pubcomp(packet_id).is_some();
+        self.outgoing_done(done, packet_id);
         None
     }
 
