@@ -1,0 +1,174 @@
+//! The data endpoints of the admin API (`/api/v1/data/...`), black-box: exports land in the
+//! backup dir with mode 0600; viewers may list but not export, download, upload, delete,
+//! import or snapshot; file names never leave the backup dir; uploads are checked, limited
+//! and never leave a half file behind.
+
+mod backup_support;
+mod common;
+mod support;
+
+use backup_support::*;
+use common::Broker;
+use common::http::Http;
+use serde_json::json;
+
+#[test]
+fn exports_are_private_files_that_only_admins_may_take() {
+    let b = Broker::start_with_admin(&[("HOLDFAST_ADMIN__UPLOAD_BYTES_MAX", "65536")], None);
+    let admin = api(&b);
+    add_user(&admin, "alice");
+    let viewer = Http::new(&b.admin_url(), Some(&new_key(&admin, "v", "viewer")));
+
+    let e = export(&admin, json!({}));
+    let name = e["name"].as_str().expect("name").to_string();
+    assert!(
+        name.starts_with("holdfast-export-") && name.ends_with("Z.hfx") && name.len() == 36,
+        "{name}"
+    );
+    let backup = b.data_dir().join("backup");
+    let path = backup.join(&name);
+    assert_eq!(e["path"], json!(path.display().to_string()));
+    assert_eq!(mode_of(&path), 0o600);
+    assert_eq!(mode_of(&backup), 0o700);
+    assert_eq!(
+        e["bytes"],
+        json!(std::fs::metadata(&path).expect("file").len())
+    );
+    assert_eq!(e["sets"], json!(["config", "auth", "retained", "sessions"]));
+    let users = e["tables"]
+        .as_array()
+        .expect("tables")
+        .iter()
+        .find(|t| t["table"] == "users")
+        .expect("users");
+    assert_eq!(users["records"], 1);
+    assert!(e["cut"]["batch_seq"].as_u64().expect("cut") >= 2);
+
+    let j = export(&admin, json!({"format": "json", "sets": ["auth"]}));
+    let jname = j["name"].as_str().expect("name").to_string();
+    assert!(jname.ends_with(".json"), "{jname}");
+    assert_eq!(j["sets"], json!(["auth"]));
+    assert_eq!(j["tables"].as_array().expect("tables").len(), 4);
+    let again = export(&admin, json!({}));
+    assert_ne!(again["name"], e["name"], "two exports never share a file");
+
+    let listed = viewer.ok("/api/v1/data/files");
+    assert_eq!(listed["dir"], json!(backup.display().to_string()));
+    let names: Vec<&str> = listed["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|f| f["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(names.len(), 3);
+    assert!(names.windows(2).all(|w| w[0] < w[1]), "sorted: {names:?}");
+    assert!(names.contains(&jname.as_str()));
+
+    // Viewers: list only.
+    let file = format!("/api/v1/data/files/{name}");
+    viewer.get(&file).assert_err(403, "viewer");
+    viewer.delete(&file).assert_err(403, "viewer");
+    for (path, body) in [
+        ("/api/v1/data/export", json!({})),
+        ("/api/v1/data/import", json!({"file": name})),
+        ("/api/v1/data/snapshot", json!({"dir": "/tmp/x"})),
+    ] {
+        viewer.send("POST", path, &body).assert_err(403, "viewer");
+    }
+    assert_eq!(upload(&viewer, "v.hfx", b"x").0, 403);
+    assert_eq!(download(&viewer, &name).0, 403);
+
+    let (status, bytes) = download(&admin, &name);
+    assert_eq!(status, 200);
+    assert_eq!(
+        bytes,
+        std::fs::read(&path).expect("read"),
+        "the download is the file"
+    );
+
+    for bad in ["..%2F..%2Fnode.toml", ".hidden", "a%2Fb.hfx", "x.hfx.tmp"] {
+        admin
+            .get(&format!("/api/v1/data/files/{bad}"))
+            .assert_err(400, "invalid archive file name");
+    }
+    admin
+        .get("/api/v1/data/files/missing.hfx")
+        .assert_err(404, "no archive");
+
+    // Uploads: an archive is stored under a new name, with mode 0600.
+    assert_eq!(upload(&admin, "copy.hfx", &bytes).0, 201);
+    assert_eq!(mode_of(&backup.join("copy.hfx")), 0o600);
+    let (status, body) = upload(&admin, "copy.hfx", &bytes);
+    assert_eq!(status, 409, "{body}");
+    let (status, body) = upload(&admin, "junk.hfx", b"this is not an archive");
+    assert_eq!(status, 400);
+    assert!(body.contains("not a holdfast archive"), "{body}");
+    let (status, body) = upload(&admin, "big.hfx", &vec![0u8; 70_000]);
+    assert_eq!(status, 413);
+    assert!(body.contains("admin.upload_bytes_max"), "{body}");
+    assert_eq!(upload(&admin, "..%2Fescape.hfx", &bytes).0, 400);
+    assert!(!b.data_dir().join("escape.hfx").exists());
+    let on_disk: Vec<String> = std::fs::read_dir(&backup)
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        on_disk.len(),
+        4,
+        "no refused or temporary upload left: {on_disk:?}"
+    );
+    assert!(
+        !on_disk
+            .iter()
+            .any(|n| n.starts_with('.') || n == "junk.hfx")
+    );
+
+    assert_eq!(admin.delete("/api/v1/data/files/copy.hfx").status, 204);
+    admin
+        .delete("/api/v1/data/files/copy.hfx")
+        .assert_err(404, "no archive");
+}
+
+#[test]
+fn bad_export_and_import_requests_are_refused() {
+    let b = Broker::start_with_admin(&[], None);
+    let admin = api(&b);
+    admin
+        .send("POST", "/api/v1/data/export", &json!({"sets": []}))
+        .assert_err(400, "at least one set");
+    admin
+        .send("POST", "/api/v1/data/export", &json!({"sets": ["users"]}))
+        .assert_err(400, "invalid request body");
+    admin
+        .send("POST", "/api/v1/data/export", &json!({"format": "zip"}))
+        .assert_err(400, "invalid request body");
+    admin
+        .send("POST", "/api/v1/data/export", &json!({"bogus": 1}))
+        .assert_err(400, "bogus");
+    import(&admin, "missing.hfx", "merge", true).assert_err(404, "no archive");
+    import(&admin, "../x.hfx", "merge", true).assert_err(400, "invalid archive file name");
+    let e = export(&admin, json!({"sets": ["auth"]}));
+    let name = e["name"].as_str().expect("name");
+    import(&admin, name, "overwrite", true).assert_err(400, "invalid request body");
+    admin
+        .send(
+            "POST",
+            "/api/v1/data/import",
+            &json!({"file": name, "sets": ["retained"]}),
+        )
+        .assert_err(400, "holds no retained set");
+    admin
+        .send(
+            "POST",
+            "/api/v1/data/import",
+            &json!({"file": name, "restore_node_config": true}),
+        )
+        .assert_err(400, "without a config file");
+    admin
+        .send(
+            "POST",
+            "/api/v1/data/snapshot",
+            &json!({"dir": "relative/dir"}),
+        )
+        .assert_err(400, "absolute path");
+}
