@@ -9,6 +9,10 @@
 # ban's value must be an IP address, PATCH needs at least one field, `who.value` depends on
 # `who.kind`), so schema-valid requests may rightly get a 400.
 #
+# `POST /api/v1/data/snapshot` is left out: it writes a snapshot into any new dir the node may
+# create, so generated paths such as `/0` would litter the machine; crates/holdfast/tests/
+# snapshot.rs and data_api.rs cover it.
+#
 # Env: SCHEMATHESIS_EXAMPLES (default 25), SCHEMATHESIS_SEED (default 1), HOLDFAST_BIN.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -57,6 +61,7 @@ status=0
 (cd "$WORK" && timeout 900 "$VENV/bin/st" run "http://127.0.0.1:$ADMIN_PORT/api/v1/openapi.json" \
   --header "Authorization: Bearer $KEY" \
   --checks all --exclude-checks positive_data_acceptance \
+  --exclude-operation-id snapshot_data \
   --max-examples "$EXAMPLES" --seed "$SEED" --generation-database none \
   --request-timeout 20 --no-color) || status=$?
 

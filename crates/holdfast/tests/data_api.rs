@@ -145,6 +145,19 @@ fn bad_export_and_import_requests_are_refused() {
     admin
         .send("POST", "/api/v1/data/export", &json!({"bogus": 1}))
         .assert_err(400, "bogus");
+    // A struct as an array of its fields is not what the OpenAPI document allows.
+    for (path, body) in [
+        ("/api/v1/data/export", json!([null, null])),
+        (
+            "/api/v1/data/import",
+            json!(["x.hfx", null, null, true, false]),
+        ),
+        ("/api/v1/data/snapshot", json!(["/tmp/x"])),
+    ] {
+        admin
+            .send("POST", path, &body)
+            .assert_err(400, "expected a JSON object");
+    }
     import(&admin, "missing.hfx", "merge", true).assert_err(404, "no archive");
     import(&admin, "../x.hfx", "merge", true).assert_err(400, "invalid archive file name");
     let e = export(&admin, json!({"sets": ["auth"]}));

@@ -74,8 +74,9 @@ pub struct ExportResult {
         (status = 400, description = "Invalid sets or format", body = ErrorBody)))]
 pub async fn export(
     State(st): State<AppState>,
-    JsonBody(req): JsonBody<ExportRequest>,
+    JsonBody(req): JsonBody<serde_json::Value>,
 ) -> Result<(StatusCode, Json<ExportResult>), ApiError> {
+    let req: ExportRequest = super::body_object(req)?;
     let sets: Vec<Set> = match req.sets {
         Some(s) if s.is_empty() => return Err(ApiError::bad("sets must name at least one set")),
         Some(s) => s.into_iter().map(Set::from).collect(),

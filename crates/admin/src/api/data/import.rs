@@ -157,8 +157,9 @@ pub struct ImportResult {
 pub async fn import(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
-    JsonBody(req): JsonBody<ImportRequest>,
+    JsonBody(req): JsonBody<serde_json::Value>,
 ) -> Result<Json<ImportResult>, ApiError> {
+    let req: ImportRequest = super::body_object(req)?;
     let started = Instant::now();
     let path = existing_file(&st, &req.file)?;
     let mode = req.mode.unwrap_or_default();

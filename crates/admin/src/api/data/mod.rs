@@ -90,6 +90,17 @@ pub fn existing_file(st: &AppState, name: &str) -> Result<PathBuf, ApiError> {
     }
 }
 
+/// A JSON request body that must be an object. (Serde would also accept a struct as an
+/// array of its fields in order, which the OpenAPI document does not allow.)
+pub fn body_object<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, ApiError> {
+    if !v.is_object() {
+        return Err(ApiError::bad(
+            "invalid request body: expected a JSON object",
+        ));
+    }
+    serde_json::from_value(v).map_err(|e| ApiError::bad(format!("invalid request body: {e}")))
+}
+
 /// Run blocking work (file I/O, archive reading, store snapshots) off the async workers.
 pub async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,

@@ -49,8 +49,9 @@ pub struct SnapshotResult {
         (status = 409, description = "The dir is not empty", body = ErrorBody)))]
 pub async fn snapshot(
     State(st): State<AppState>,
-    JsonBody(req): JsonBody<SnapshotRequest>,
+    JsonBody(req): JsonBody<serde_json::Value>,
 ) -> Result<(StatusCode, Json<SnapshotResult>), ApiError> {
+    let req: SnapshotRequest = super::body_object(req)?;
     let dir = PathBuf::from(&req.dir);
     let started = Instant::now();
     let node = st.node.clone();
