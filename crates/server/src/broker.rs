@@ -80,6 +80,9 @@ pub struct Slot {
     /// Wakes the attached connection when deliveries are queued.
     pub notify: Notify,
     pub online: AtomicBool,
+    /// Replaced by an import: its connection may run a moment longer, but it no longer
+    /// changes subscriptions (set under the state lock, checked under it).
+    pub retired: AtomicBool,
 }
 
 impl Slot {
@@ -90,6 +93,7 @@ impl Slot {
             meta: Mutex::new(meta),
             notify: Notify::new(),
             online: AtomicBool::new(false),
+            retired: AtomicBool::new(false),
         })
     }
 
@@ -634,6 +638,9 @@ impl Broker {
         opts: SubOptions,
     ) -> (bool, Option<Command>) {
         let mut state = slot.state.lock();
+        if slot.retired.load(Ordering::Acquire) {
+            return (false, None);
+        }
         let existed = self
             .trie
             .write()
@@ -653,6 +660,9 @@ impl Broker {
             return (false, None);
         };
         let mut state = slot.state.lock();
+        if slot.retired.load(Ordering::Acquire) {
+            return (false, None);
+        }
         let existed = state.subscriptions.remove(raw).is_some();
         self.trie
             .write()

@@ -16,13 +16,16 @@
 //! subscription trie and retained index locks, so no client connects and no message is
 //! routed in the meantime (the pause is reported as `paused_ms`: the commit of one batch).
 //! Before the commit the sessions to be replaced are made non-persistent in memory, so their
-//! connections cannot write rows of the old session over the imported ones.
+//! connections cannot write rows of the old session over the imported ones. A slot's state
+//! lock is never taken while the trie lock is held (`subscribe` takes them in the other
+//! order).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use holdfast_core::trie::SubscriptionTrie;
 use holdfast_core::{ClientId, topic};
 use holdfast_store::{Command, StoreError};
 
@@ -108,45 +111,47 @@ impl Broker {
         };
         let paused = Instant::now();
         let connect_guard = self.connect_lock.lock();
-        let mut trie = self.trie.write();
-        let mut retained = self.retained.write();
-        // Sessions about to be replaced stop writing to the store before the batch lands.
-        let old: Vec<(Arc<Slot>, u32)> = touched
+        // Sessions about to be replaced stop writing to the store before the batch lands, and
+        // their subscriptions are taken out (a slot's state is locked before the trie, never
+        // while holding it, as `subscribe` does).
+        let old: Vec<Retired> = touched
             .clients
             .iter()
             .filter_map(|c| self.slot(&ClientId::new(c)))
-            .map(|slot| {
-                let expiry = std::mem::replace(&mut slot.state.lock().expiry_secs, 0);
-                (slot, expiry)
-            })
+            .map(Retired::quiet)
             .collect();
+        let mut trie = self.trie.write();
+        let mut retained = self.retained.write();
         if let Err(e) = self.store.submit(commands.clone()).wait_blocking() {
-            for (slot, expiry) in &old {
-                slot.state.lock().expiry_secs = *expiry;
+            drop((retained, trie));
+            for r in old {
+                r.undo();
             }
             return Err(e);
         }
-        for (slot, _) in &old {
-            if self.retire(slot, &mut trie) {
-                effect.clients_disconnected += 1;
-            }
+        for r in &old {
+            r.leave_trie(&mut trie);
         }
-        {
-            let mut sessions = self.sessions.write();
-            for (slot, _) in &old {
-                if sessions
-                    .get(&slot.client_id)
-                    .is_some_and(|s| Arc::ptr_eq(s, slot))
-                {
-                    sessions.remove(&slot.client_id);
-                }
+        let reloaded = self.store.load_part(&touched.clients, &touched.topics);
+        let mut part = match reloaded {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(error = %e, "the import is committed but could not be reloaded; restart the node");
+                return Err(e);
             }
-        }
-        let mut part = self.store.load_part(&touched.clients, &touched.topics)?;
+        };
         let rebuilt = self.rebuild_sessions(&mut part, &mut trie);
         let new_slots: Vec<Arc<Slot>> = rebuilt.slots.into_values().collect();
         {
             let mut sessions = self.sessions.write();
+            for r in &old {
+                if sessions
+                    .get(&r.slot.client_id)
+                    .is_some_and(|s| Arc::ptr_eq(s, &r.slot))
+                {
+                    sessions.remove(&r.slot.client_id);
+                }
+            }
             for slot in &new_slots {
                 sessions.insert(slot.client_id.clone(), slot.clone());
             }
@@ -155,8 +160,12 @@ impl Broker {
             retained.remove(topic);
         }
         let bad = rebuilt.bad + insert_retained(&mut retained, std::mem::take(&mut part.retained));
-        drop(retained);
-        drop(trie);
+        drop((retained, trie));
+        for r in &old {
+            if r.detach() {
+                effect.clients_disconnected += 1;
+            }
+        }
         drop(connect_guard);
         effect.paused_ms = u64::try_from(paused.elapsed().as_millis()).unwrap_or(u64::MAX);
         if bad > 0 {
@@ -181,24 +190,60 @@ impl Broker {
         }
         Ok(effect)
     }
+}
 
-    /// Retire a session replaced by an import: it leaves the trie, its timers and its will
-    /// are cancelled, its connection (if any) is told to go. Returns whether one was connected.
-    fn retire(&self, slot: &Slot, trie: &mut holdfast_core::trie::SubscriptionTrie) -> bool {
-        let filters = std::mem::take(&mut slot.state.lock().subscriptions);
-        for raw in filters.keys() {
+/// A session an import replaces, on its way out.
+struct Retired {
+    slot: Arc<Slot>,
+    /// Its expiry before it was made non-persistent (put back if the commit fails).
+    expiry_secs: u32,
+    /// Its subscriptions, taken out of its state.
+    filters: std::collections::BTreeMap<String, holdfast_core::SubOptions>,
+}
+
+impl Retired {
+    /// Make the session write nothing more to the store and change no more subscriptions (its
+    /// connection may still run until it is told to go), and take its subscriptions.
+    fn quiet(slot: Arc<Slot>) -> Retired {
+        let mut state = slot.state.lock();
+        slot.retired.store(true, Ordering::Release);
+        let expiry_secs = std::mem::replace(&mut state.expiry_secs, 0);
+        let filters = std::mem::take(&mut state.subscriptions);
+        drop(state);
+        Retired {
+            slot,
+            expiry_secs,
+            filters,
+        }
+    }
+
+    /// The commit failed: the session is as it was.
+    fn undo(self) {
+        let mut state = self.slot.state.lock();
+        state.expiry_secs = self.expiry_secs;
+        state.subscriptions = self.filters;
+        self.slot.retired.store(false, Ordering::Release);
+    }
+
+    fn leave_trie(&self, trie: &mut SubscriptionTrie) {
+        for raw in self.filters.keys() {
             if let Ok(p) = topic::parse_filter(raw) {
-                trie.remove(p.filter, p.group, &slot.client_id);
+                trie.remove(p.filter, p.group, &self.slot.client_id);
             }
         }
-        let mut meta = slot.meta.lock();
+    }
+
+    /// Cancel its timers and will, and tell its connection (if any) to go. Returns whether one
+    /// was connected.
+    fn detach(&self) -> bool {
+        let mut meta = self.slot.meta.lock();
         // Pending expiry and will timers check the generation, and find it changed.
         meta.generation += 1;
         meta.stored = false;
         meta.will = None;
         let link = meta.conn.take();
         drop(meta);
-        slot.online.store(false, Ordering::Release);
+        self.slot.online.store(false, Ordering::Release);
         match link {
             Some(link) => {
                 let _ = link.kick.send(Kick::Administrative);
