@@ -2,6 +2,11 @@
 //! index, the session registry and the store — and the operations that touch several of
 //! them at once (connect, disconnect, publish, subscribe, expiry, wills).
 //!
+//! Submodules: `fanout` (what routing a message produced, submitted writes-then-wake),
+//! `auth_ops` (admin changes to the auth tables, kicks, authorization decisions),
+//! `admin_view` (listings for the admin API), `import` (applying an archive import and
+//! rebuilding what it touched), `restore` (loading the state at start-up).
+//!
 //! Lock order, to stay deadlock-free: `connect_lock` → `trie`/`retained` → `sessions` →
 //! a slot's `state`. `sessions` is never held while taking `trie`.
 
@@ -17,18 +22,24 @@ use holdfast_core::{ClientId, Delivery, Message, SessionState, SubOptions, topic
 use holdfast_store::records::{
     DeliveryRecord, MessageRecord, RetainedRecord, SessionRecord, SubscriptionRecord, WillRecord,
 };
-use holdfast_store::{Command, Loaded, Store, StoreError};
+use holdfast_store::{Command, Loaded, Store};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::{Action, AuthState, Identity};
-use crate::config::{BrokerConfig, Permission};
+use crate::auth::AuthState;
+use crate::config::BrokerConfig;
 use crate::stats::Stats;
 use crate::time::now_ms;
 
+mod admin_view;
+mod auth_ops;
+mod fanout;
 mod import;
 mod restore;
+
+pub use admin_view::{ClientInfo, SubscriptionInfo};
+pub use fanout::Fanout;
 
 pub use import::ImportEffect;
 
@@ -191,119 +202,6 @@ impl Broker {
         }
         broker.restore(loaded);
         broker
-    }
-
-    /// A read view of the auth tables.
-    pub fn auth(&self) -> parking_lot::RwLockReadGuard<'_, AuthState> {
-        self.auth.read()
-    }
-
-    /// Apply an admin change: commit it to the store, then to the in-memory tables, so that it
-    /// takes effect at once. Connected clients that a new ban covers are disconnected.
-    pub async fn apply_admin(&self, commands: Vec<Command>) -> Result<(), StoreError> {
-        self.store.submit(commands.clone()).wait().await?;
-        {
-            let mut auth = self.auth.write();
-            for c in &commands {
-                auth.apply(c);
-            }
-        }
-        let bans: Vec<(u8, String)> = commands
-            .iter()
-            .filter_map(|c| match c {
-                Command::PutBanned { kind, value, .. } => Some((*kind, value.clone())),
-                _ => None,
-            })
-            .collect();
-        if !bans.is_empty() {
-            self.kick_banned(&bans);
-        }
-        Ok(())
-    }
-
-    fn kick_banned(&self, bans: &[(u8, String)]) {
-        let slots: Vec<Arc<Slot>> = self.sessions.read().values().cloned().collect();
-        for slot in slots {
-            let meta = slot.meta.lock();
-            let Some(link) = &meta.conn else { continue };
-            let hit = bans.iter().any(|(kind, value)| match *kind {
-                crate::auth::BAN_CLIENT_ID => slot.client_id.as_str() == value,
-                crate::auth::BAN_USERNAME => link.username.as_deref() == Some(value.as_str()),
-                crate::auth::BAN_PEER => link.peer_ip.to_string() == *value,
-                _ => false,
-            });
-            if hit {
-                let _ = link.kick.send(Kick::Administrative);
-            }
-        }
-    }
-
-    /// Disconnect a client (admin "kick"). Returns whether it was connected.
-    pub fn kick(&self, client: &ClientId) -> bool {
-        let Some(slot) = self.slot(client) else {
-            return false;
-        };
-        let meta = slot.meta.lock();
-        match &meta.conn {
-            Some(link) => link.kick.send(Kick::Administrative).is_ok(),
-            None => false,
-        }
-    }
-
-    /// The ACL decision when no rule matches: config file, else cluster config (`acl.default`,
-    /// TOML text `"allow"` or `"deny"`), else allow.
-    pub fn acl_default(&self) -> Permission {
-        if let Some(p) = self.config.acl.default {
-            return p;
-        }
-        match self
-            .auth
-            .read()
-            .cluster_config
-            .get("acl.default")
-            .map(String::as_str)
-        {
-            Some("\"deny\"") => Permission::Deny,
-            _ => Permission::Allow,
-        }
-    }
-
-    /// Are clients without a username allowed? Config file or environment, else cluster config
-    /// (`mqtt.allow_anonymous`, TOML `true`/`false`), else only while every listener is on a
-    /// loopback address.
-    pub fn allow_anonymous(&self) -> bool {
-        if let Some(a) = self.config.mqtt.allow_anonymous {
-            return a;
-        }
-        match self
-            .auth
-            .read()
-            .cluster_config
-            .get("mqtt.allow_anonymous")
-            .map(String::as_str)
-        {
-            Some("true") => return true,
-            Some("false") => return false,
-            _ => {}
-        }
-        let l = &self.config.listeners;
-        let tcp = !l.tcp.enabled || l.tcp.bind.ip().is_loopback();
-        let tls = l.tls.as_ref().is_none_or(|t| t.bind.ip().is_loopback());
-        let ws = l.ws.as_ref().is_none_or(|w| w.bind.ip().is_loopback());
-        tcp && tls && ws
-    }
-
-    /// May `who` do `action` on `target`?
-    pub fn authorize(&self, who: &Identity, action: Action, target: &str) -> bool {
-        let default = self.acl_default();
-        crate::auth::authorize(
-            &self.config.acl,
-            &self.auth.read(),
-            default,
-            who,
-            action,
-            target,
-        )
     }
 
     fn queued_max(&self) -> usize {
@@ -690,163 +588,5 @@ impl Broker {
             .filter(|s| s.online.load(Ordering::Acquire))
             .cloned()
             .collect()
-    }
-}
-
-impl Broker {
-    /// Route a `$SYS` message: retained in memory and delivered, never stored.
-    pub fn publish_sys(&self, msg: Arc<Message>) {
-        let mut fanout = self.publish(msg, None);
-        // The retained copy of a `$SYS` topic is kept in memory only.
-        fanout
-            .commands
-            .retain(|c| !matches!(c, Command::PutRetained { .. }));
-        fanout.submit_detached(&self.store);
-        self.stats.messages_received.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// What routing one message produced: store writes, and sessions to wake.
-#[derive(Debug, Default)]
-#[must_use = "a fanout must be submitted, or its subscribers are never woken"]
-pub struct Fanout {
-    pub commands: Vec<Command>,
-    wake: Vec<Arc<Slot>>,
-    /// Sessions the message matched.
-    pub matched: usize,
-}
-
-impl Fanout {
-    /// A fanout that starts with some writes of its own.
-    pub fn with_commands(commands: Vec<Command>) -> Fanout {
-        Fanout {
-            commands,
-            wake: Vec::new(),
-            matched: 0,
-        }
-    }
-
-    /// Submit the writes, then wake the subscribers. In this order, so that a subscriber's
-    /// own later writes for a delivery (`Dequeue`, `PutInflightOut`) always reach the writer
-    /// after the delivery's `Enqueue`. Returns the commit ticket, if there was anything to write.
-    pub fn submit(self, store: &Store) -> Option<holdfast_store::CommitTicket> {
-        let ticket = (!self.commands.is_empty()).then(|| store.submit(self.commands));
-        for slot in self.wake {
-            slot.notify.notify_one();
-        }
-        ticket
-    }
-
-    /// Submit without waiting for the commit.
-    pub fn submit_detached(self, store: &Store) {
-        if !self.commands.is_empty() {
-            store.submit_detached(self.commands);
-        }
-        for slot in self.wake {
-            slot.notify.notify_one();
-        }
-    }
-}
-
-/// A session as the admin API shows it.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ClientInfo {
-    pub client_id: String,
-    pub connected: bool,
-    pub username: Option<String>,
-    pub peer: Option<String>,
-    pub protocol: u8,
-    pub expiry_secs: u32,
-    pub subscriptions: usize,
-    pub queued: usize,
-    pub inflight: usize,
-    pub created_at_ms: u64,
-    pub disconnected_at_ms: Option<u64>,
-}
-
-/// One subscription as the admin API shows it.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct SubscriptionInfo {
-    pub client_id: String,
-    pub filter: String,
-    pub qos: u8,
-    pub no_local: bool,
-    pub retain_as_published: bool,
-    pub retain_handling: u8,
-    pub sub_id: Option<u32>,
-}
-
-impl Broker {
-    /// Every session, sorted by client id.
-    pub fn clients(&self) -> Vec<ClientInfo> {
-        let slots: Vec<Arc<Slot>> = self.sessions.read().values().cloned().collect();
-        let mut out: Vec<ClientInfo> = slots
-            .iter()
-            .map(|s| {
-                let state = s.state.lock();
-                let meta = s.meta.lock();
-                ClientInfo {
-                    client_id: s.client_id.to_string(),
-                    connected: meta.conn.is_some(),
-                    username: meta.conn.as_ref().and_then(|c| c.username.clone()),
-                    peer: meta.conn.as_ref().map(|c| c.peer_ip.to_string()),
-                    protocol: meta.protocol,
-                    expiry_secs: state.expiry_secs,
-                    subscriptions: state.subscriptions.len(),
-                    queued: state.queue_len(),
-                    inflight: state.inflight_len(),
-                    created_at_ms: meta.created_at_ms,
-                    disconnected_at_ms: meta.disconnected_at_ms,
-                }
-            })
-            .collect();
-        out.sort_by(|a, b| a.client_id.cmp(&b.client_id));
-        out
-    }
-
-    /// Every subscription, sorted by client id then filter.
-    pub fn subscriptions(&self) -> Vec<SubscriptionInfo> {
-        let slots: Vec<Arc<Slot>> = self.sessions.read().values().cloned().collect();
-        let mut out = Vec::new();
-        for s in slots {
-            let state = s.state.lock();
-            for (filter, o) in &state.subscriptions {
-                out.push(SubscriptionInfo {
-                    client_id: s.client_id.to_string(),
-                    filter: filter.clone(),
-                    qos: o.qos.value(),
-                    no_local: o.no_local,
-                    retain_as_published: o.retain_as_published,
-                    retain_handling: o.retain_handling,
-                    sub_id: o.sub_id,
-                });
-            }
-        }
-        out.sort_by(|a, b| (&a.client_id, &a.filter).cmp(&(&b.client_id, &b.filter)));
-        out
-    }
-
-    /// Every retained message, sorted by topic.
-    pub fn retained_all(&self) -> Vec<Arc<Message>> {
-        let mut v = self.retained.read().iter();
-        v.sort_by(|a, b| a.topic.cmp(&b.topic));
-        v
-    }
-
-    /// The retained message on exactly `topic`.
-    pub fn retained_get(&self, topic: &str) -> Option<Arc<Message>> {
-        self.retained.read().get(topic).cloned()
-    }
-
-    /// Delete the retained message on `topic` (committed before returning).
-    pub async fn retained_delete(&self, topic: &str) -> Result<bool, StoreError> {
-        if self.retained.read().get(topic).is_none() {
-            return Ok(false);
-        }
-        let cmd = Command::DeleteRetained {
-            topic: topic.to_string(),
-        };
-        self.store.submit(vec![cmd]).wait().await?;
-        Ok(self.retained.write().remove(topic))
     }
 }
