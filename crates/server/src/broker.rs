@@ -579,14 +579,4 @@ impl Broker {
         v.retain(|m| !m.is_expired(now));
         v
     }
-
-    /// Tell every connected client to go away (shutdown).
-    pub fn connected_slots(&self) -> Vec<Arc<Slot>> {
-        self.sessions
-            .read()
-            .values()
-            .filter(|s| s.online.load(Ordering::Acquire))
-            .cloned()
-            .collect()
-    }
 }

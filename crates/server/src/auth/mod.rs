@@ -4,7 +4,7 @@
 
 pub mod password;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use holdfast_core::topic;
@@ -184,16 +184,6 @@ fn substitute(rule: &str, who: &Identity) -> Option<String> {
         out = out.replace("${username}", who.username.as_deref()?);
     }
     Some(out)
-}
-
-/// Count of live rows per auth table, for stats.
-pub fn counts(a: &AuthState) -> HashMap<&'static str, usize> {
-    HashMap::from([
-        ("users", a.users.len()),
-        ("acl", a.acl.len()),
-        ("banned", a.banned.len()),
-        ("api_keys", a.api_keys.len()),
-    ])
 }
 
 #[cfg(test)]
