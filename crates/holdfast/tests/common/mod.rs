@@ -162,6 +162,13 @@ fn wait_for_port(port: u16, b: &mut Broker) {
     );
 }
 
+/// What one read from the broker gave.
+enum ReadOutcome {
+    Data,
+    Closed,
+    TimedOut,
+}
+
 /// A packet-level MQTT client over a blocking socket.
 pub struct RawClient {
     pub stream: TcpStream,
@@ -204,23 +211,9 @@ impl RawClient {
             {
                 return Some(p);
             }
-            let left = deadline.checked_duration_since(Instant::now())?;
-            self.stream
-                .set_read_timeout(Some(left.max(Duration::from_millis(1))))
-                .expect("timeout");
-            let mut chunk = [0u8; 8192];
-            match self.stream.read(&mut chunk) {
-                Ok(0) => return None,
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    return None;
-                }
-                Err(_) => return None,
+            match self.read_some(deadline) {
+                ReadOutcome::Data => {}
+                ReadOutcome::Closed | ReadOutcome::TimedOut => return None,
             }
         }
     }
@@ -229,26 +222,38 @@ impl RawClient {
     pub fn is_closed(&mut self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         loop {
-            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
-                return false;
-            };
-            self.stream
-                .set_read_timeout(Some(left.max(Duration::from_millis(1))))
-                .expect("timeout");
-            let mut chunk = [0u8; 8192];
-            match self.stream.read(&mut chunk) {
-                Ok(0) => return true,
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    return false;
-                }
-                Err(_) => return true,
+            match self.read_some(deadline) {
+                ReadOutcome::Data => {}
+                ReadOutcome::Closed => return true,
+                ReadOutcome::TimedOut => return false,
             }
+        }
+    }
+
+    /// Read what the broker sent into the buffer, waiting until `deadline` at most.
+    fn read_some(&mut self, deadline: Instant) -> ReadOutcome {
+        let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+            return ReadOutcome::TimedOut;
+        };
+        self.stream
+            .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .expect("timeout");
+        let mut chunk = [0u8; 8192];
+        match self.stream.read(&mut chunk) {
+            Ok(0) => ReadOutcome::Closed,
+            Ok(n) => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                ReadOutcome::Data
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                ReadOutcome::TimedOut
+            }
+            Err(_) => ReadOutcome::Closed,
         }
     }
 }
