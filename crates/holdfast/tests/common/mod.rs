@@ -13,12 +13,53 @@ use bytes::BytesMut;
 use holdfast_codec::{MqttCodec, Packet, ProtocolVersion};
 use tokio_util::codec::{Decoder, Encoder};
 
-/// A free TCP port on 127.0.0.1.
+/// A free TCP port on 127.0.0.1, reserved for this test process until it exits.
+///
+/// Test binaries run in parallel and every client connection takes a kernel-chosen
+/// (ephemeral) port, so a port found by binding `:0` and released can be taken again before
+/// the broker binds it. Ports here come from below the ephemeral range instead, and each is
+/// claimed with a lock file under the temp dir so that parallel test processes never pick
+/// the same one.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    use std::sync::Mutex;
+    static HELD: Mutex<Vec<std::fs::File>> = Mutex::new(Vec::new());
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .next()
+                .and_then(|v| v.parse::<u16>().ok())
+        })
+        .unwrap_or(32768);
+    let (first, last) = (10_000u16, low.saturating_sub(1).max(10_001));
+    let span = u32::from(last - first);
+    let dir = std::env::temp_dir().join("holdfast-test-ports");
+    std::fs::create_dir_all(&dir).expect("port lock dir");
+    let seed = std::process::id().wrapping_mul(2_654_435_761)
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+    for i in 0..span {
+        let port = first + u16::try_from((seed.wrapping_add(i)) % span).expect("in range");
+        let Ok(file) = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(format!("{port}.lock")))
+        else {
+            continue;
+        };
+        if file.try_lock().is_err() {
+            continue;
+        }
+        if TcpListener::bind(("127.0.0.1", port)).is_err() {
+            continue;
+        }
+        HELD.lock().expect("port list").push(file);
+        return port;
+    }
+    panic!("no free port in {first}..={last}");
 }
 
 /// A running broker process.
