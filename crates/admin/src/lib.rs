@@ -12,6 +12,7 @@
 //! - [`api`]: one module per resource, and the router; `api::data` is backup and restore
 //!   (export, archive files, import, snapshot) on top of `holdfast-backup`.
 //! - [`snapshot`]: the node-bound hot snapshot's layout, writer and checker.
+//! - [`jobs`]: long data operations run as jobs whose progress the API reports.
 //! - [`openapi`]: the utoipa document.
 //! - [`error`]: `{"error": ...}` answers, and start-up errors.
 
@@ -20,6 +21,7 @@ pub mod auth;
 pub mod bootstrap;
 pub mod error;
 pub mod extract;
+pub mod jobs;
 pub mod keys;
 pub mod openapi;
 pub mod snapshot;
@@ -90,6 +92,7 @@ pub fn serve(listener: AdminListener, broker: Arc<Broker>, opts: AdminOptions) -
         admin_addr: listener.addr,
         keys: Arc::default(),
         writes: Arc::default(),
+        jobs: Arc::default(),
         started: Instant::now(),
         started_at_ms: now_ms(),
         metrics_public: opts.metrics_public,

@@ -8,7 +8,7 @@ use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use crate::api::config::ConfigKey;
-use crate::api::data::{export, files, import, snapshot};
+use crate::api::data::{export, files, import, jobs, snapshot};
 use crate::api::{acl, api_keys, banned, clients, config, metrics, node, retained, users};
 use crate::error::ErrorBody;
 
@@ -37,7 +37,7 @@ pub const BEARER: &str = "bearer";
         clients::list, clients::kick, clients::subscriptions,
         retained::list, retained::get, retained::delete,
         export::export, files::list, files::download, files::upload, files::delete,
-        import::import, snapshot::snapshot,
+        import::import, snapshot::snapshot, jobs::list, jobs::get,
         node::node, node::stats,
         metrics::metrics,
         openapi_json,
@@ -53,7 +53,7 @@ pub const BEARER: &str = "bearer";
         (name = "config", description = "Cluster config: runtime settings kept in the store"),
         (name = "clients", description = "Sessions, connections and subscriptions"),
         (name = "retained", description = "Retained messages"),
-        (name = "data", description = "Backup and restore: export, archives, import, snapshot"),
+        (name = "data", description = "Backup and restore: export, archives, import, snapshot, and their jobs"),
         (name = "node", description = "Node identity, statistics and metrics"),
     )
 )]

@@ -92,8 +92,8 @@ pub enum SnapshotError {
     #[error("cannot copy the store: {0}")]
     Store(#[from] StoreError),
     #[error(
-        "{0} is not a finished holdfast snapshot: {1} (a snapshot whose SNAPSHOT.json is missing \
-         did not finish; take it again)"
+        "{0} is not a finished holdfast snapshot: {1}; nothing was restored (take the snapshot \
+         again: `holdfast ctl data snapshot -o NEW_DIR`)"
     )]
     Manifest(PathBuf, String),
     #[error(
@@ -156,14 +156,40 @@ pub fn prepare_dir(dir: &Path) -> Result<(), SnapshotError> {
     }
 }
 
-/// Write a snapshot of `src` into `dir` (new, or empty).
+/// How far a snapshot has got, for a progress display.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnapshotStep {
+    /// Copying the store from one read transaction.
+    Copying,
+    /// The store copy is written: `records` in its tables (`meta` excepted).
+    Copied { records: u64 },
+    /// Hashing the files for the manifest: `bytes` of `bytes_total`.
+    Hashing { bytes: u64, bytes_total: u64 },
+}
+
+/// Write a snapshot of `src` into `dir` (new, or empty), telling `progress` how far it got.
+///
+/// Crash safety: every file is fsynced, then the dirs holding them, and only then is the
+/// manifest written (temporary name, fsync, rename, fsync of the dir). Whenever the process
+/// dies, the dir either has a `SNAPSHOT.json` whose files are all complete, or none, and
+/// [`read_verified`] refuses it as unfinished.
 pub fn write_snapshot(
     src: &SnapshotSource<'_>,
     dir: &Path,
+    progress: &mut dyn FnMut(SnapshotStep),
 ) -> Result<SnapshotManifest, SnapshotError> {
     prepare_dir(dir)?;
     let created_at_ms = now_ms();
+    progress(SnapshotStep::Copying);
     let copy = src.store.copy_to(&dir.join(STORE_FILE))?;
+    progress(SnapshotStep::Copied {
+        records: copy
+            .tables
+            .iter()
+            .filter(|(name, _)| *name != "meta")
+            .map(|(_, n)| n)
+            .sum(),
+    });
     let mut paths = vec![STORE_FILE.to_string()];
     copy_private(&src.data_dir.join(IDENTITY_FILE), &dir.join(IDENTITY_FILE))?;
     paths.push(IDENTITY_FILE.into());
@@ -182,15 +208,32 @@ pub fn write_snapshot(
         copy_private(config, &config_dir.join(&name))?;
         paths.push(format!("{CONFIG_DIR}/{name}"));
     }
+    let mut bytes_total = 0;
+    for p in &paths {
+        let path = dir.join(p);
+        bytes_total += std::fs::metadata(&path).map_err(io("read", &path))?.len();
+    }
     let mut files = Vec::new();
+    let mut hashed = 0;
     for p in paths {
-        let (bytes, blake3) = hash_file(&dir.join(&p))?;
+        let (bytes, blake3) = hash_file_with(&dir.join(&p), &mut |n| {
+            progress(SnapshotStep::Hashing {
+                bytes: hashed + n,
+                bytes_total,
+            });
+        })?;
+        hashed += bytes;
         files.push(SnapshotFile {
             path: p,
             bytes,
             blake3,
         });
     }
+    // The files' names are durable before the manifest that vouches for them.
+    if src.config_file.is_some() {
+        sync_dir(&dir.join(CONFIG_DIR))?;
+    }
+    sync_dir(dir)?;
     let manifest = SnapshotManifest {
         format: FORMAT.into(),
         format_version: FORMAT_VERSION,
@@ -215,17 +258,31 @@ pub fn write_snapshot(
     let tmp = dir.join(format!("{MANIFEST_FILE}.tmp"));
     write_private(&tmp, &text)?;
     std::fs::rename(&tmp, dir.join(MANIFEST_FILE)).map_err(io("rename", &tmp))?;
+    sync_dir(dir)?;
+    Ok(manifest)
+}
+
+fn sync_dir(dir: &Path) -> Result<(), SnapshotError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
-        .map_err(io("fsync", dir))?;
-    Ok(manifest)
+        .map_err(io("fsync", dir))
 }
 
 /// Read a snapshot's manifest and check every file it lists (present, size, BLAKE3).
 pub fn read_verified(dir: &Path) -> Result<SnapshotManifest, SnapshotError> {
     let path = dir.join(MANIFEST_FILE);
     let bad = |reason: String| SnapshotError::Manifest(dir.to_path_buf(), reason);
-    let file = File::open(&path).map_err(|e| bad(format!("cannot read {MANIFEST_FILE}: {e}")))?;
+    let file = File::open(&path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            bad(format!(
+                "it has no {MANIFEST_FILE}, which a snapshot writes last, once every other file \
+                 is complete: the snapshot was interrupted (the node stopped or failed while \
+                 writing it), or this is not a snapshot dir"
+            ))
+        } else {
+            bad(format!("cannot read {MANIFEST_FILE}: {e}"))
+        }
+    })?;
     let mut text = Vec::new();
     file.take(MANIFEST_BYTES_MAX)
         .read_to_end(&mut text)
@@ -291,9 +348,37 @@ fn allowed_path(p: &str) -> bool {
 
 /// Size and BLAKE3 of a file.
 pub fn hash_file(path: &Path) -> Result<(u64, String), SnapshotError> {
+    hash_file_with(path, &mut |_| {})
+}
+
+/// Bytes hashed between two progress reports.
+const HASH_REPORT_BYTES: u64 = 4 << 20;
+
+/// [`hash_file`], telling `hashed` the bytes read so far every few MiB.
+fn hash_file_with(
+    path: &Path,
+    hashed: &mut dyn FnMut(u64),
+) -> Result<(u64, String), SnapshotError> {
     let mut f = File::open(path).map_err(io("read", path))?;
     let mut h = blake3::Hasher::new();
-    let bytes = std::io::copy(&mut f, &mut h).map_err(io("read", path))?;
+    let mut buf = vec![0u8; 1 << 16];
+    let mut bytes = 0u64;
+    let mut reported = 0u64;
+    loop {
+        let n = match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(io("read", path)(e)),
+        };
+        h.update(&buf[..n]);
+        bytes += n as u64;
+        if bytes - reported >= HASH_REPORT_BYTES {
+            reported = bytes;
+            hashed(bytes);
+        }
+    }
+    hashed(bytes);
     Ok((bytes, h.finalize().to_hex().to_string()))
 }
 

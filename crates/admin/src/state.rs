@@ -8,6 +8,7 @@ use std::time::Instant;
 use holdfast_server::Broker;
 
 use crate::auth::KeyCache;
+use crate::jobs::Jobs;
 
 /// Facts about this node that the broker itself does not hold.
 #[derive(Debug, Clone)]
@@ -37,6 +38,8 @@ pub struct AppState {
     /// Held across each write's check-then-apply (duplicate user check, next ACL id), so
     /// that two concurrent requests cannot both pass the check.
     pub writes: Arc<tokio::sync::Mutex<()>>,
+    /// Data jobs (export, import, snapshot run with `?async=true`), running and recent.
+    pub jobs: Arc<Jobs>,
     /// When the node started serving, for uptime.
     pub started: Instant,
     /// The same, Unix milliseconds.

@@ -56,6 +56,8 @@ pub fn router(st: AppState) -> Router {
         .route("/data/export", post(data::export::export))
         .route("/data/import", post(data::import::import))
         .route("/data/snapshot", post(data::snapshot::snapshot))
+        .route("/data/jobs", get(data::jobs::list))
+        .route("/data/jobs/{id}", get(data::jobs::get))
         .route(
             "/data/files",
             get(data::files::list)

@@ -3,25 +3,33 @@
 //!
 //! The library reads every table from one store read snapshot while the broker keeps
 //! serving, writes `<file>.tmp` (mode 0600), fsyncs and renames it. The request returns when
-//! the file is complete; its answer names the file, its size, the cut and the counts.
+//! the file is complete; its answer names the file, its size, the cut and the counts. Run as
+//! a job (`?async=true`), it answers at once and the job reports the records written of the
+//! total at the cut and the archive bytes written (the library's progress callback).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
-use holdfast_backup::{ConfigFile, ExportError, ExportOptions, NodeId, Set, default_file_name};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use holdfast_backup::{
+    ConfigFile, ExportError, ExportOptions, NodeId, Progress, Set, default_file_name,
+};
 use holdfast_server::time::now_ms;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::jobs::{AsyncQuery, accepted, wants_async};
 use super::{
     ArchiveFormat, SetName, TableCount, backup_dir, blocking, elapsed_ms, ensure_backup_dir,
     set_names, table_counts,
 };
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::JsonBody;
+use crate::extract::{JsonBody, QueryParams};
+use crate::jobs::{Job, JobKind, JobPhase, JobProgress, JobResult};
 use crate::state::AppState;
 
 /// `POST /api/v1/data/export`.
@@ -68,14 +76,21 @@ pub struct ExportResult {
 
 /// Export the store to an archive in the node's backup dir.
 #[utoipa::path(post, path = "/api/v1/data/export", operation_id = "export_data", tag = "data",
+    params(AsyncQuery,
+        ("Prefer" = Option<String>, Header, description = "`respond-async`: run as a job, as `?async=true`")),
     request_body = ExportRequest,
     responses(
         (status = 201, description = "The archive is written and complete", body = ExportResult),
-        (status = 400, description = "Invalid sets or format", body = ErrorBody)))]
+        (status = 202, description = "Running as a job (`?async=true` or `Prefer: respond-async`): follow `Location`, `/api/v1/data/jobs/{id}`", body = Job,
+            headers(("Location" = String, description = "The job: /api/v1/data/jobs/{id}"))),
+        (status = 400, description = "Invalid sets or format", body = ErrorBody),
+        (status = 409, description = "Too many data jobs are running", body = ErrorBody)))]
 pub async fn export(
     State(st): State<AppState>,
+    QueryParams(q): QueryParams<AsyncQuery>,
+    headers: HeaderMap,
     JsonBody(req): JsonBody<serde_json::Value>,
-) -> Result<(StatusCode, Json<ExportResult>), ApiError> {
+) -> Result<Response, ApiError> {
     let req: ExportRequest = super::body_object(req)?;
     let sets: Vec<Set> = match req.sets {
         Some(s) if s.is_empty() => return Err(ApiError::bad("sets must name at least one set")),
@@ -83,6 +98,24 @@ pub async fn export(
         None => Set::ALL.to_vec(),
     };
     let format = req.format.unwrap_or_default();
+    if wants_async(&q, &headers) {
+        let jobs = st.jobs.clone();
+        let job = jobs.spawn(JobKind::Export, |progress| async move {
+            run(st, sets, format, progress).await.map(JobResult::Export)
+        })?;
+        return Ok(accepted(&job));
+    }
+    let result = run(st, sets, format, JobProgress::detached(JobKind::Export)).await?;
+    Ok((StatusCode::CREATED, Json(result)).into_response())
+}
+
+/// Write the archive, reporting records and bytes to `progress` as it goes.
+async fn run(
+    st: AppState,
+    sets: Vec<Set>,
+    format: ArchiveFormat,
+    progress: Arc<JobProgress>,
+) -> Result<ExportResult, ApiError> {
     let source =
         NodeId::new(st.node.id.clone()).map_err(|e| ApiError::Internal(format!("node id: {e}")))?;
     let dir = backup_dir(&st);
@@ -92,17 +125,26 @@ pub async fn export(
         ensure_backup_dir(&dir)?;
         let created_at_ms = now_ms();
         let path = unique_path(&dir, &default_file_name(created_at_ms, format.into()));
+        progress.phase(JobPhase::Reading);
+        let mut on_progress = |p: Progress| {
+            progress.phase(JobPhase::Writing);
+            progress.records(p.records, Some(p.records_total));
+            progress.bytes(p.archive_bytes, None);
+        };
         let opts = ExportOptions {
             sets,
             format: format.into(),
             config_files: read_config_file(config_file.as_deref())?,
             source_nodes: vec![source],
             created_at_ms: Some(created_at_ms),
+            progress: Some(&mut on_progress),
             ..ExportOptions::default()
         };
         let started = Instant::now();
         let report = holdfast_backup::export(&store, opts, &path).map_err(export_error)?;
         let m = &report.manifest;
+        progress.records(m.records_total(), Some(m.records_total()));
+        progress.bytes(report.archive_bytes, Some(report.archive_bytes));
         Ok(ExportResult {
             name: file_name(&report.path),
             path: report.path.display().to_string(),
@@ -129,7 +171,7 @@ pub async fn export(
         duration_ms = result.duration_ms,
         "admin: export written"
     );
-    Ok((StatusCode::CREATED, Json(result)))
+    Ok(result)
 }
 
 /// `dir/name`, or `dir/<stem>-<n>.<ext>` if exports in the same second already took it.

@@ -9,19 +9,24 @@
 //! Any failure before the commit changes nothing. Writes that land between the plan's
 //! snapshot and the commit are kept, as in `merge`.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Json;
 use axum::extract::{Extension, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 use holdfast_backup::{Archive, ImportError, KeyPart, Mode, PlanOptions, Set, Table};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::export::CutView;
+use super::jobs::{AsyncQuery, accepted, wants_async};
 use super::{ArchiveFormat, SetName, blocking, elapsed_ms, existing_file, node_config, set_names};
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::JsonBody;
+use crate::extract::{JsonBody, QueryParams};
+use crate::jobs::{Job, JobKind, JobPhase, JobProgress, JobResult};
 use crate::state::AppState;
 
 /// How an import treats local records the archive does not hold.
@@ -148,36 +153,99 @@ pub struct ImportResult {
 
 /// Verify, plan and (unless `dry_run`) apply an archive from the backup dir.
 #[utoipa::path(post, path = "/api/v1/data/import", operation_id = "import_data", tag = "data",
+    params(AsyncQuery,
+        ("Prefer" = Option<String>, Header, description = "`respond-async`: run as a job, as `?async=true`")),
     request_body = ImportRequest,
     responses(
         (status = 200, description = "Planned, and applied unless dry_run", body = ImportResult),
+        (status = 202, description = "Running as a job (`?async=true` or `Prefer: respond-async`): follow `Location`, `/api/v1/data/jobs/{id}`", body = Job,
+            headers(("Location" = String, description = "The job: /api/v1/data/jobs/{id}"))),
         (status = 400, description = "The archive failed verification, or a bad request; nothing changed", body = ErrorBody),
         (status = 404, description = "No such archive", body = ErrorBody),
-        (status = 409, description = "The import would delete the API key making the request; nothing changed", body = ErrorBody)))]
+        (status = 409, description = "The import would delete the API key making the request (nothing changed), or too many data jobs are running", body = ErrorBody)))]
 pub async fn import(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
+    QueryParams(q): QueryParams<AsyncQuery>,
+    headers: HeaderMap,
     JsonBody(req): JsonBody<serde_json::Value>,
-) -> Result<Json<ImportResult>, ApiError> {
+) -> Result<Response, ApiError> {
     let req: ImportRequest = super::body_object(req)?;
+    // Checked before a job starts, so that a wrong request fails at once either way.
+    let checked = Checked::new(&st, req)?;
+    if wants_async(&q, &headers) {
+        let jobs = st.jobs.clone();
+        let job = jobs.spawn(JobKind::Import, |progress| async move {
+            run(st, caller, checked, progress)
+                .await
+                .map(|r| JobResult::Import(Box::new(r)))
+        })?;
+        return Ok(accepted(&job));
+    }
+    let result = run(st, caller, checked, JobProgress::detached(JobKind::Import)).await?;
+    Ok(Json(result).into_response())
+}
+
+/// An import request whose file, sets and config destination are checked.
+struct Checked {
+    req: ImportRequest,
+    path: std::path::PathBuf,
+    mode: ImportMode,
+    sets: Option<Vec<Set>>,
+    config_dest: Option<std::path::PathBuf>,
+}
+
+impl Checked {
+    fn new(st: &AppState, req: ImportRequest) -> Result<Checked, ApiError> {
+        let path = existing_file(st, &req.file)?;
+        let mode = req.mode.unwrap_or_default();
+        let sets: Option<Vec<Set>> = match &req.sets {
+            Some(s) if s.is_empty() => {
+                return Err(ApiError::bad("sets must name at least one set"));
+            }
+            Some(s) => Some(s.iter().copied().map(Set::from).collect()),
+            None => None,
+        };
+        let config_dest = match (req.restore_node_config, &st.node.config_file) {
+            (false, _) => None,
+            (true, Some(p)) => Some(p.clone()),
+            (true, None) => {
+                return Err(ApiError::bad(
+                    "restore_node_config: this node was started without a config file, so \
+                     there is none to replace; start it with --config PATH (the file may be \
+                     empty) and retry",
+                ));
+            }
+        };
+        Ok(Checked {
+            req,
+            path,
+            mode,
+            sets,
+            config_dest,
+        })
+    }
+}
+
+/// The import itself, reporting its phases to `progress`: the archive's bytes and records
+/// once verified, then waiting for other writes, planning, and the commit.
+async fn run(
+    st: AppState,
+    caller: Caller,
+    checked: Checked,
+    progress: Arc<JobProgress>,
+) -> Result<ImportResult, ApiError> {
     let started = Instant::now();
-    let path = existing_file(&st, &req.file)?;
-    let mode = req.mode.unwrap_or_default();
-    let sets: Option<Vec<Set>> = match req.sets {
-        Some(s) if s.is_empty() => return Err(ApiError::bad("sets must name at least one set")),
-        Some(s) => Some(s.into_iter().map(Set::from).collect()),
-        None => None,
-    };
-    let config_dest = match (req.restore_node_config, &st.node.config_file) {
-        (false, _) => None,
-        (true, Some(p)) => Some(p.clone()),
-        (true, None) => {
-            return Err(ApiError::bad(
-                "restore_node_config: this node was started without a config file, so there is \
-                 none to replace; start it with --config PATH (the file may be empty) and retry",
-            ));
-        }
-    };
+    let Checked {
+        req,
+        path,
+        mode,
+        sets,
+        config_dest,
+    } = checked;
+    let archive_bytes = std::fs::metadata(&path).map(|m| m.len()).ok();
+    progress.phase(JobPhase::Verifying);
+    progress.bytes(0, archive_bytes);
     let archive = blocking(move || {
         Archive::open(&path)
             .and_then(Archive::verify)
@@ -186,6 +254,8 @@ pub async fn import(
     .await?;
     let verify_ms = elapsed_ms(started);
     let m = archive.manifest();
+    progress.records(m.records_total(), Some(m.records_total()));
+    progress.bytes(archive_bytes.unwrap_or(0), None);
     let info = ArchiveInfo {
         format: archive.format().into(),
         broker_version: m.broker_version.clone(),
@@ -213,7 +283,9 @@ pub async fn import(
         None => None,
     };
     // One import or admin write at a time, from the plan to the commit.
+    progress.phase(JobPhase::Waiting);
     let _writes = st.writes.lock().await;
+    progress.phase(JobPhase::Planning);
     let plan_started = Instant::now();
     let store = st.broker.store.clone();
     let (archive, plan) = blocking(move || {
@@ -260,6 +332,7 @@ pub async fn import(
         duration_ms: 0,
     };
     if !req.dry_run {
+        progress.phase(JobPhase::Applying);
         let commands = plan.commands().to_vec();
         let count = commands.len() as u64;
         let broker = st.broker.clone();
@@ -305,7 +378,7 @@ pub async fn import(
         duration_ms = result.duration_ms,
         "admin: import"
     );
-    Ok(Json(result))
+    Ok(result)
 }
 
 /// A `replace` of the auth set must not delete the key the operator is using: they would be

@@ -6,6 +6,8 @@
 //! - [`import`]: verify an archive from that dir, plan it (dry run), and apply it as one
 //!   batch that the running broker mirrors at once (`Broker::apply_import`).
 //! - [`snapshot`]: the node-bound hot copy of the store, identity and config file.
+//! - [`jobs`]: export, import and snapshot run as jobs on request (`?async=true`), watched
+//!   with `GET /api/v1/data/jobs/{id}` (records and bytes done, then the result).
 //!
 //! Archives hold password and API-key hashes, so everything here but the listing needs an
 //! admin key; the files are created with mode 0600 in a 0700 dir.
@@ -13,6 +15,7 @@
 pub mod export;
 pub mod files;
 pub mod import;
+pub mod jobs;
 pub mod node_config;
 pub mod snapshot;
 

@@ -1,5 +1,6 @@
 //! `holdfast ctl data export [-o FILE] [--sets ...] [--format json]`: ask the node for an
-//! export (`POST /api/v1/data/export`), print where it went, its size, cut, counts and
+//! export (`POST /api/v1/data/export`, run as a job whose records and bytes are drawn as a
+//! progress bar on a terminal), print where it went, its size, cut, counts and
 //! duration; with `-o`, download it to FILE (mode 0600, never over an existing file),
 //! verify the downloaded copy, and only then give it its name.
 
@@ -11,6 +12,7 @@ use anyhow::{Context, bail};
 use holdfast_backup::Set;
 use serde_json::{Value, json};
 
+use super::job::run_job;
 use super::progress::{human_bytes, with_spinner};
 use super::{FormatArg, set_names};
 use crate::ctl::client::{Client, seg};
@@ -40,7 +42,7 @@ pub fn run(
     if let Some(names) = set_names(sets) {
         body["sets"] = json!(names);
     }
-    let mut v = with_spinner("exporting", || c.send("POST", "/data/export", &body))?;
+    let mut v = run_job(c, "/data/export", &body, "exporting")?;
     let name = field(&v, "name");
     if let Some(dest) = output {
         let bytes = with_spinner("downloading", || download(c, &name, dest))?;

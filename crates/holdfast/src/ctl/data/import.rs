@@ -12,6 +12,7 @@ use anyhow::{Context, bail};
 use holdfast_backup::Set;
 use serde_json::{Value, json};
 
+use super::job::run_job;
 use super::progress::with_spinner;
 use super::{ModeArg, set_names};
 use crate::ctl::client::{Client, seg};
@@ -47,7 +48,7 @@ pub fn run(c: &Client, out: Output, args: &ImportArgs) -> anyhow::Result<()> {
     } else {
         "importing"
     };
-    let result = with_spinner(label, || c.send("POST", "/data/import", &body));
+    let result = run_job(c, "/data/import", &body, label);
     if uploaded && (result.is_err() || args.dry_run) {
         // Leave the backup dir as it was.
         let _ = c.delete(&format!("/data/files/{}", seg(&name)));

@@ -5,6 +5,7 @@
 mod export;
 mod files;
 mod import;
+mod job;
 mod offline;
 mod progress;
 mod snapshot;

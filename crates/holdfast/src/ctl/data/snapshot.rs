@@ -7,7 +7,8 @@ use std::path::Path;
 use anyhow::Context;
 use serde_json::json;
 
-use super::progress::{human_bytes, with_spinner};
+use super::job::run_job;
+use super::progress::human_bytes;
 use crate::ctl::client::Client;
 use crate::ctl::output::{Output, field};
 
@@ -15,7 +16,7 @@ pub fn run(c: &Client, out: Output, dir: &Path) -> anyhow::Result<()> {
     let dir = std::path::absolute(dir)
         .with_context(|| format!("cannot make {} absolute", dir.display()))?;
     let body = json!({ "dir": dir.display().to_string() });
-    let v = with_spinner("snapshotting", || c.send("POST", "/data/snapshot", &body))?;
+    let v = run_job(c, "/data/snapshot", &body, "snapshotting")?;
     if out.json {
         return out.print_json(&v);
     }
