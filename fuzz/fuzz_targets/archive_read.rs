@@ -3,7 +3,7 @@
 //! self-consistent (every table holds the records its manifest promises).
 #![no_main]
 
-use holdfast_backup::{Archive, HEADER_BYTES, Limits, MAGIC};
+use holdfast_backup::{Archive, HEADER_BYTES, Limits, MAGIC, checksum_trailer};
 use libfuzzer_sys::fuzz_target;
 
 /// Small limits, so that a run explores the limit checks instead of filling memory.
@@ -21,8 +21,9 @@ fn limits() -> Limits {
     }
 }
 
-/// A valid v1 header followed by `tar` compressed with zstd: lets the fuzzer reach the tar
-/// and record parsers, which random bytes rarely get past zstd's checksum to.
+/// A valid v1 header followed by `tar` compressed with zstd and the checksum trailer: lets
+/// the fuzzer reach the tar and record parsers, which random bytes rarely get past zstd's
+/// checksum to, and lets what they accept pass the trailer check.
 fn wrapped(tar: &[u8]) -> Vec<u8> {
     let mut out = MAGIC.to_vec();
     out.extend_from_slice(&1u32.to_le_bytes());
@@ -31,6 +32,8 @@ fn wrapped(tar: &[u8]) -> Vec<u8> {
     out.extend_from_slice(&crc.to_le_bytes());
     debug_assert_eq!(out.len(), HEADER_BYTES);
     out.extend(zstd::encode_all(tar, 1).expect("compressing to memory cannot fail"));
+    let trailer = checksum_trailer(&out);
+    out.extend_from_slice(&trailer);
     out
 }
 

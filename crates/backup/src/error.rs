@@ -50,6 +50,10 @@ pub enum ReadFault {
          encryption); read it with a newer holdfast"
     )]
     UnknownFlags(u32),
+    /// The whole-file checksum trailer of a binary archive is missing, malformed or does not
+    /// match the bytes before it, or bytes follow it.
+    #[error("{0}; use another copy")]
+    Checksum(String),
     #[error("entry {entry}: {reason} (the archive is corrupt or truncated; use another copy)")]
     Corrupt { entry: String, reason: String },
     #[error(

@@ -12,8 +12,9 @@
 //! - Versions: [`convert`] brings older format versions to the current one and refuses newer.
 //!
 //! Modules: [`table`] (tables and sets), `key` and `frame` (the record encoding), `value` and
-//! `json_value` (record values), [`manifest`], `header`, `read_binary` / `read_json`,
-//! `write`, `export`, `archive`, `plan`, `apply`, `node_config`.
+//! `json_value` (record values), [`manifest`], `header`, `trailer` (the whole-file checksum of
+//! the binary form), `read_binary` / `read_json`, `write`, `export`, `archive`, `plan`,
+//! `apply`, `node_config`.
 //!
 //! Neighbours: `holdfast-store` below (tables, records, `Command`s, read snapshots); the admin
 //! API and the `holdfast` binary above.
@@ -37,6 +38,7 @@ mod read_json;
 mod source;
 pub mod table;
 pub mod timestamp;
+mod trailer;
 mod value;
 mod write;
 
@@ -57,6 +59,7 @@ pub use plan::{
 };
 pub use source::table_rows;
 pub use table::{Set, Table};
+pub use trailer::{TRAILER_BYTES, checksum_trailer};
 pub use write::{CHUNK_BYTES_TARGET, ExportOptions, Progress, Written, write_archive};
 
 /// The holdfast version written into manifests.

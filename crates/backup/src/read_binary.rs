@@ -4,10 +4,11 @@
 //! names, no PAX extensions are interpreted), and each must be a regular file with one of the
 //! names holdfast writes, in the order it writes them. Every size is checked against
 //! [`Limits`] before it is read, and everything read is checked: record CRCs, keys, values,
-//! table checksums against the manifest, the zstd frame checksum, and that nothing follows.
+//! table checksums against the manifest, the zstd frame checksum, and the checksum trailer
+//! over the file's own bytes (`trailer`), which must end the file.
 
 use std::collections::{BTreeMap, HashSet};
-use std::io::{self, BufRead, Read};
+use std::io::{self, Read};
 
 use tar::EntryType;
 
@@ -20,6 +21,7 @@ use crate::key::Key;
 use crate::limits::Limits;
 use crate::manifest::{ConfigFile, Manifest, check_config_name};
 use crate::table::Table;
+use crate::trailer::{self, HashingReader};
 use crate::value;
 
 /// Largest zstd window a reader accepts (2^27 = 128 MiB, zstd's own default limit); the
@@ -30,11 +32,14 @@ const ZSTD_WINDOW_LOG_MAX: u32 = 27;
 pub(crate) const MANIFEST_ENTRY: &str = "MANIFEST.json";
 
 /// Read and check a whole binary archive. With `keep`, the rows are kept in the result.
-pub(crate) fn read_binary<R: BufRead>(
-    mut input: R,
+/// Every byte read is hashed for the checksum trailer, which is checked last: the result
+/// exists only once the whole file, trailer included, has been read and checked.
+pub(crate) fn read_binary<R: Read>(
+    input: R,
     limits: &Limits,
     keep: bool,
 ) -> Result<Contents, ReadFault> {
+    let mut input = HashingReader::new(input);
     let mut h = [0u8; HEADER_BYTES];
     let got = read_full(&mut input, &mut h).map_err(ReadFault::Io)?;
     if got < HEADER_BYTES {
@@ -68,20 +73,12 @@ pub(crate) fn read_binary<R: BufRead>(
     let contents = reader.finish(version)?;
 
     // After the tar's first end-of-archive block: only zero padding, then the zstd frame's
-    // end (which checks the frame checksum), then the end of the file.
+    // end (which checks the frame checksum), then the checksum trailer over every byte
+    // before it, then the end of the file.
     let mut body = tar.into_inner();
     drain_zeros(&mut body)?;
     let mut rest = body.into_inner().finish();
-    let trailing = rest
-        .fill_buf()
-        .map_err(|e| body_fault("(after the archive)", e))?
-        .len();
-    if trailing > 0 {
-        return Err(ReadFault::corrupt(
-            "(after the archive)",
-            "unexpected bytes follow the compressed body",
-        ));
-    }
+    trailer::read_and_check(&mut rest)?;
     converter.convert(contents)
 }
 

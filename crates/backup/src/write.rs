@@ -3,9 +3,10 @@
 //! Every table is read from the same [`ReadTransaction`], so the archive is one consistent cut
 //! while the broker keeps writing. Each record is decoded and checked before it is written (an
 //! export never carries a record that import would refuse), framed, counted and hashed.
-//! The binary form streams: tables go out in chunks of about [`CHUNK_BYTES_TARGET`] and the
-//! manifest comes last. The JSON form opens with its manifest, so it reads the snapshot twice:
-//! once for the counts and checksums, once to write.
+//! The binary form streams: tables go out in chunks of about [`CHUNK_BYTES_TARGET`], the
+//! manifest comes last, and the checksum trailer over every byte before it, hashed on the
+//! way out, ends the file. The JSON form opens with its manifest, so it reads the snapshot
+//! twice: once for the counts and checksums, once to write.
 
 use std::io::{self, Write};
 
@@ -25,6 +26,7 @@ use crate::read_json::{JSON_FORMAT_NAME, manifest_hash};
 use crate::source;
 use crate::table::{Set, Table};
 use crate::timestamp::{now_ms, rfc3339_utc};
+use crate::trailer::HashingWriter;
 use crate::value;
 
 /// Tables are cut into tar entries of about this many bytes (a single larger record makes a
@@ -299,10 +301,13 @@ fn write_binary<W: Write>(
     opts: &mut ExportOptions<'_>,
     out: &mut Counting<W>,
 ) -> Result<Manifest, ExportError> {
-    out.write_all(&header::encode(FORMAT_VERSION, 0))
+    // Every byte of the header and the data frame is hashed on its way out, for the trailer.
+    let mut hashed = HashingWriter::new(&mut *out);
+    hashed
+        .write_all(&header::encode(FORMAT_VERSION, 0))
         .map_err(ExportError::Write)?;
     let mut enc =
-        zstd::stream::write::Encoder::new(&mut *out, ZSTD_LEVEL).map_err(ExportError::Write)?;
+        zstd::stream::write::Encoder::new(hashed, ZSTD_LEVEL).map_err(ExportError::Write)?;
     enc.include_checksum(true).map_err(ExportError::Write)?;
     // One zstd worker thread compresses while this thread reads, checks and frames records.
     enc.multithread(ZSTD_WORKERS).map_err(ExportError::Write)?;
@@ -330,13 +335,14 @@ fn write_binary<W: Write>(
     }
     body.append(MANIFEST_ENTRY, &json)?;
     let enc = body.tar.into_inner().map_err(ExportError::Write)?;
-    enc.finish().map_err(ExportError::Write)?;
+    let hashed = enc.finish().map_err(ExportError::Write)?;
+    hashed.finish().map_err(ExportError::Write)?;
     Ok(manifest)
 }
 
 /// The binary body: a tar of config files, table chunks and the manifest, compressed.
 struct TarBody<'o, W: Write> {
-    tar: tar::Builder<zstd::stream::write::Encoder<'static, &'o mut Counting<W>>>,
+    tar: tar::Builder<zstd::stream::write::Encoder<'static, HashingWriter<&'o mut Counting<W>>>>,
     limits: Limits,
     mtime: u64,
     chunk: Vec<u8>,
@@ -423,7 +429,7 @@ impl<W: Write> Body for TarBody<'_, W> {
     }
 
     fn archive_bytes(&self) -> u64 {
-        self.tar.get_ref().get_ref().count
+        self.tar.get_ref().get_ref().get_ref().count
     }
 }
 

@@ -1,20 +1,22 @@
 //! Hostile archives: entries holdfast never writes (paths out of the archive, absolute paths,
 //! links, PAX and GNU extension headers, duplicates, unknown names), oversize entries,
-//! decompression bombs, newer versions. Each is refused with a message naming the entry, and
-//! an import never starts.
+//! decompression bombs, newer versions, frames after the data frame. Each is refused with a
+//! message naming the entry, and an import never starts.
 
 mod support;
 
 use std::io::Read;
 
 use holdfast_backup::{
-    Archive, ExportOptions, Format, Limits, MAGIC, ReadError, ReadFault, Set, export,
+    Archive, ExportOptions, Format, Limits, MAGIC, ReadError, ReadFault, Set, TRAILER_BYTES,
+    checksum_trailer, export,
 };
 use support::{commit, dump, open_store, sample_commands};
 use tar::EntryType;
 
 /// A binary archive with the given header fields around a zstd-compressed tar of `entries`,
-/// built from raw headers (so that names the tar crate would refuse can be written).
+/// ended by its checksum trailer, built from raw headers (so that names the tar crate would
+/// refuse can be written).
 fn build(version: u32, flags: u32, entries: &[(&[u8], EntryType, &[u8])]) -> Vec<u8> {
     let mut tar_bytes = Vec::new();
     for (name, kind, data) in entries {
@@ -43,6 +45,8 @@ fn with_header(version: u32, flags: u32, body: &[u8]) -> Vec<u8> {
     let crc = crc32c::crc32c(&out);
     out.extend_from_slice(&crc.to_le_bytes());
     out.extend_from_slice(body);
+    let trailer = checksum_trailer(&out);
+    out.extend_from_slice(&trailer);
     out
 }
 
@@ -271,9 +275,22 @@ fn order_missing_manifest_and_trailing_data_are_corruption() {
     let mut after = all.clone();
     after.push((b"config/late.toml", FILE, b""));
     corrupt(build(1, 0, &after), "comes after MANIFEST.json");
+    // A second zstd frame after the data frame, even under a matching checksum trailer.
     let mut bytes = build(1, 0, &all);
+    bytes.truncate(bytes.len() - TRAILER_BYTES);
+    let frame_end = bytes.len();
     bytes.extend_from_slice(&zstd::encode_all(&b"more"[..], 3).expect("zstd"));
-    corrupt(bytes, "unexpected bytes follow");
+    let trailer = checksum_trailer(&bytes);
+    bytes.extend_from_slice(&trailer);
+    let e = refused(bytes, Limits::default());
+    assert!(matches!(e.fault, ReadFault::Checksum(_)), "{e}");
+    assert!(
+        e.to_string().contains(&format!(
+            "bytes {frame_end}..{} are not the checksum trailer",
+            frame_end + TRAILER_BYTES
+        )),
+        "{e}"
+    );
     // A chunk whose bytes changed while keeping valid record frames: the table checksum.
     let mut tampered: Vec<(String, Vec<u8>)> = good.clone();
     let users = tampered
