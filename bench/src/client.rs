@@ -76,8 +76,28 @@ impl Writer {
     }
 }
 
+/// What kind of session a connection asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionKind {
+    /// Clean start, nothing kept after the connection ends.
+    Clean,
+    /// Resume or create a persistent session: v5 `clean_start=false` with this Session Expiry
+    /// Interval, or v3.1.1 `clean_session=0` (which never expires).
+    Persistent { expiry_secs: u32 },
+}
+
 /// Connect with a clean session and return the two halves.
 pub async fn connect(addr: SocketAddr, id: &str, level: u8) -> anyhow::Result<(Reader, Writer)> {
+    connect_as(addr, id, level, SessionKind::Clean).await
+}
+
+/// Connect asking for `session` and return the two halves.
+pub async fn connect_as(
+    addr: SocketAddr,
+    id: &str,
+    level: u8,
+    session: SessionKind,
+) -> anyhow::Result<(Reader, Writer)> {
     let stream = TcpStream::connect(addr)
         .await
         .with_context(|| format!("connect to {addr}"))?;
@@ -95,9 +115,12 @@ pub async fn connect(addr: SocketAddr, id: &str, level: u8) -> anyhow::Result<(R
         buf: BytesMut::new(),
     };
     writer.push(Packet::Connect(Box::new(Connect {
-        clean_start: true,
+        clean_start: session == SessionKind::Clean,
         keep_alive: 0,
-        session_expiry_interval_secs: 0,
+        session_expiry_interval_secs: match session {
+            SessionKind::Clean => 0,
+            SessionKind::Persistent { expiry_secs } => expiry_secs,
+        },
         auth_method: None,
         auth_data: None,
         request_problem_info: false,
@@ -120,6 +143,20 @@ pub async fn connect(addr: SocketAddr, id: &str, level: u8) -> anyhow::Result<(R
     Ok((reader, writer))
 }
 
+/// Send DISCONNECT (normal) and close the connection.
+pub async fn disconnect(mut w: Writer) -> anyhow::Result<()> {
+    w.push(Packet::Disconnect(holdfast_codec::Disconnect {
+        reason_code: holdfast_codec::DisconnectReasonCode::NormalDisconnection,
+        session_expiry_interval_secs: None,
+        server_reference: None,
+        reason_string: None,
+        user_properties: Vec::new(),
+    }))?;
+    w.flush().await?;
+    w.wr.shutdown().await?;
+    Ok(())
+}
+
 /// Subscribe and wait for SUBACK.
 pub async fn subscribe(r: &mut Reader, w: &mut Writer, filter: &str, q: u8) -> anyhow::Result<()> {
     let opts = SubscriptionOptions {
@@ -136,7 +173,10 @@ pub async fn subscribe(r: &mut Reader, w: &mut Writer, filter: &str, q: u8) -> a
     }))?;
     w.flush().await?;
     loop {
-        if let Packet::SubscribeAck(_) = r.next().await? {
+        if let Packet::SubscribeAck(a) = r.next().await? {
+            if let Some(refused) = a.status.iter().find(|s| u8::from(**s) >= 0x80) {
+                bail!("subscription to {filter} refused: {refused:?}");
+            }
             return Ok(());
         }
     }

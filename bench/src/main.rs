@@ -8,21 +8,36 @@
 //! message from `/proc/PID/stat`. `--idle N` instead opens N idle connections and reports the
 //! broker's resident memory.
 //!
+//! Subcommands: `fill` builds a large data set in a broker over MQTT (persistent sessions,
+//! queued QoS 1 messages, retained messages) for the backup benchmark `bench/backup.sh`;
+//! `plot` draws the PNG charts of a results file written by `bench/compare.sh` or
+//! `bench/backup.sh`.
+//!
 //! The clients are built on the project's codec over plain tokio sockets (one task per
 //! connection); the report includes the generator's own CPU time so one can see that it is not
 //! the bottleneck.
 
 mod client;
+mod fill;
 mod idle;
+mod plot;
 mod proc_stat;
 mod run;
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 
 /// Command-line options.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "holdfast-bench", version, about = "MQTT load generator")]
+#[command(
+    name = "holdfast-bench",
+    version,
+    about = "MQTT load generator",
+    args_conflicts_with_subcommands = true
+)]
 pub struct Opts {
+    /// Something other than a load run.
+    #[command(subcommand)]
+    pub cmd: Option<Cmd>,
     /// Broker host.
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
@@ -73,6 +88,16 @@ pub struct Opts {
     pub label: String,
 }
 
+/// The subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Cmd {
+    /// Build a backup-benchmark data set: persistent sessions with one QoS 1 subscription
+    /// each, QoS 1 messages queued for them, retained messages.
+    Fill(fill::FillOpts),
+    /// Draw PNG charts of a results file from bench/compare.sh or bench/backup.sh.
+    Plot(plot::PlotOpts),
+}
+
 /// Who publishes to whom.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -85,6 +110,19 @@ pub enum Topology {
 
 fn main() -> anyhow::Result<()> {
     let opts = Opts::parse();
+    match &opts.cmd {
+        Some(Cmd::Plot(p)) => return plot::run(p),
+        Some(Cmd::Fill(f)) => {
+            let report = runtime()?.block_on(fill::run(f))?;
+            if f.json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!("{report}");
+            }
+            return Ok(());
+        }
+        None => {}
+    }
     anyhow::ensure!(
         opts.size >= run::HEADER_BYTES,
         "--size must be at least {}",
@@ -94,9 +132,7 @@ fn main() -> anyhow::Result<()> {
         opts.version == 4 || opts.version == 5,
         "--version must be 4 or 5"
     );
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let rt = runtime()?;
     if let Some(n) = opts.idle {
         let report = rt.block_on(idle::run(&opts, n))?;
         print(&opts, &report)?;
@@ -105,6 +141,12 @@ fn main() -> anyhow::Result<()> {
         print(&opts, &report)?;
     }
     Ok(())
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 fn print<T: serde::Serialize + std::fmt::Display>(opts: &Opts, r: &T) -> anyhow::Result<()> {
