@@ -12,6 +12,15 @@
 //! written beside the old store, fsynced and renamed over it (the old store is kept as
 //! `holdfast.redb.before-restore-<time>`); the identity and the bootstrap key file follow;
 //! the restored store is opened once to prove that it opens.
+//!
+//! The node's config file that the snapshot carries (`config/holdfast.toml`) is never copied
+//! into the data dir, and never silently over the config in use: the config file is not
+//! data, and the node being restored may run with another one on purpose. With
+//! `--restore-node-config[=PATH]` it is written to PATH (by default the file `holdfast start`
+//! would read), after the store, through a temporary file and a rename, the previous file
+//! kept as `<file>.bak`, as `holdfast ctl data import --restore-node-config` does; it is
+//! checked to be a config this holdfast starts with before anything is restored. Without the
+//! flag the report says where the snapshot's file is and how to restore it.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -35,11 +44,24 @@ pub struct RestoreSnapshotArgs {
     /// Give the restored copy a fresh node identity (a new node made from the snapshot)
     #[arg(long)]
     as_new_node: bool,
+    /// Also write the snapshot's node config file to PATH (default: the config file
+    /// `holdfast start` would read), keeping the previous one as PATH.bak
+    #[arg(long, value_name = "PATH", num_args = 0..=1, require_equals = true)]
+    restore_node_config: Option<Option<PathBuf>>,
 }
 
 pub fn run(args: RestoreSnapshotArgs) -> anyhow::Result<()> {
     let m = snap::read_verified(&args.dir)?;
     let snap_id = snapshot_identity(&args.dir, &m)?;
+    let config = match &args.restore_node_config {
+        Some(dest) => Some(node_config_plan(
+            &args.dir,
+            &m,
+            dest.as_deref(),
+            &args.data_dir,
+        )?),
+        None => None,
+    };
     let d = &args.data_dir;
     std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
     let _lock = node::lock(d).context(
@@ -85,8 +107,113 @@ pub fn run(args: RestoreSnapshotArgs) -> anyhow::Result<()> {
             .with_context(|| format!("cannot write {}", d.join(key).display()))?;
     }
     let sessions = check_opens(&d.join(STORE_FILE))?;
+    let restored = match &config {
+        Some(plan) => Some(restore_config(plan).context(
+            "the store, identity and key were restored, but the node config file was not",
+        )?),
+        None => None,
+    };
     report(&args, &m, &identity, previous.as_deref(), sessions);
+    report_config(&args, &m, restored.as_ref());
     Ok(())
+}
+
+/// The snapshot's config file to write, and where.
+struct ConfigPlan {
+    from: PathBuf,
+    to: PathBuf,
+}
+
+/// What [`restore_config`] did.
+struct ConfigRestored {
+    to: PathBuf,
+    previous: Option<PathBuf>,
+}
+
+/// Pick the snapshot's config file and its destination (`dest`, else the config file
+/// `holdfast start --data-dir D` would read), and check that it is a config this holdfast
+/// starts with. Nothing is written yet.
+fn node_config_plan(
+    dir: &Path,
+    m: &SnapshotManifest,
+    dest: Option<&Path>,
+    data_dir: &Path,
+) -> anyhow::Result<ConfigPlan> {
+    let Some(file) = m
+        .files
+        .iter()
+        .find(|f| f.path.starts_with(&format!("{}/", snap::CONFIG_DIR)))
+    else {
+        bail!(
+            "--restore-node-config: snapshot {} carries no node config file (the node ran              without one); nothing was restored",
+            dir.display()
+        );
+    };
+    let from = dir.join(&file.path);
+    let to = if let Some(dest) = dest {
+        dest.to_path_buf()
+    } else {
+        let s = crate::settings::resolve(None, Some(data_dir)).context(
+            "--restore-node-config: cannot tell which config file `holdfast start` would read;              give it: --restore-node-config=PATH",
+        )?;
+        match s.config_file {
+            Some(r) => r.path,
+            None => bail!(
+                "--restore-node-config: `holdfast start` would run without a config file here                  ({}), so there is none to replace; give the path to write:                  --restore-node-config=PATH; nothing was restored",
+                s.config_rule
+            ),
+        }
+    };
+    let text = std::fs::read_to_string(&from)
+        .with_context(|| format!("cannot read {}", from.display()))?;
+    if to.extension().is_some_and(|e| e == "toml") || from.extension().is_some_and(|e| e == "toml")
+    {
+        toml::from_str::<holdfast_server::config::BrokerConfig>(&text).map_err(|e| {
+            anyhow::anyhow!(
+                "--restore-node-config: the snapshot's {} is not a valid config for this                  holdfast ({e}); nothing was restored",
+                file.path
+            )
+        })?;
+    }
+    if to.is_dir() {
+        bail!(
+            "--restore-node-config: {} is a directory; give the config file's path",
+            to.display()
+        );
+    }
+    Ok(ConfigPlan { from, to })
+}
+
+/// Write the planned config file: previous one kept as `<file>.bak`, the new one through a
+/// temporary file, fsync and rename.
+fn restore_config(plan: &ConfigPlan) -> anyhow::Result<ConfigRestored> {
+    let with_suffix = |suffix: &str| {
+        let mut n = plan.to.file_name().unwrap_or_default().to_os_string();
+        n.push(suffix);
+        plan.to.with_file_name(n)
+    };
+    let previous = if plan.to.exists() {
+        let bak = with_suffix(".bak");
+        std::fs::copy(&plan.to, &bak)
+            .with_context(|| format!("cannot keep the previous file as {}", bak.display()))?;
+        Some(bak)
+    } else {
+        None
+    };
+    let tmp = with_suffix(".restore");
+    let _ = std::fs::remove_file(&tmp);
+    snap::copy_private(&plan.from, &tmp)?;
+    std::fs::rename(&tmp, &plan.to)
+        .with_context(|| format!("cannot put {} in place", plan.to.display()))?;
+    if let Some(parent) = plan.to.parent().filter(|p| !p.as_os_str().is_empty()) {
+        File::open(parent)
+            .and_then(|f| f.sync_all())
+            .with_context(|| format!("cannot fsync {}", parent.display()))?;
+    }
+    Ok(ConfigRestored {
+        to: plan.to.clone(),
+        previous,
+    })
 }
 
 /// The identity in the snapshot, which must be the manifest's node.
@@ -171,16 +298,42 @@ fn report(
         println!("  identity  node {} ({})", identity.id, identity.name);
     }
     println!("  checked   every file's BLAKE3; the store opens ({sessions} sessions)");
-    if let Some(f) = m
-        .files
-        .iter()
-        .find(|f| f.path.starts_with(snap::CONFIG_DIR))
-    {
-        println!(
-            "  config    the node's config file is in {}; it was not copied: put it where the \
-             node reads its config if it is missing there",
-            args.dir.join(&f.path).display()
-        );
+}
+
+/// Where the node config file went, or where it is and how to restore it.
+fn report_config(
+    args: &RestoreSnapshotArgs,
+    m: &SnapshotManifest,
+    restored: Option<&ConfigRestored>,
+) {
+    let d = args.data_dir.display();
+    match restored {
+        Some(r) => {
+            let kept = r
+                .previous
+                .as_ref()
+                .map(|p| format!(" (previous kept as {})", p.display()))
+                .unwrap_or_default();
+            println!("  config    written to {}{kept}", r.to.display());
+            println!(
+                "start it with: holdfast start --config {} --data-dir {d}",
+                r.to.display()
+            );
+        }
+        None => {
+            let file = m
+                .files
+                .iter()
+                .find(|f| f.path.starts_with(&format!("{}/", snap::CONFIG_DIR)));
+            if let Some(f) = file {
+                println!(
+                    "  config    not restored: the node's config file at snapshot time is {}; \
+                     the config in use was left alone (to restore it too, run again with \
+                     --restore-node-config[=PATH], or copy that file)",
+                    args.dir.join(&f.path).display()
+                );
+            }
+            println!("start it with: holdfast start --data-dir {d}");
+        }
     }
-    println!("start it with: holdfast start --data-dir {d}");
 }

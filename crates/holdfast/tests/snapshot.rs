@@ -182,3 +182,92 @@ fn snapshots_restore_into_their_own_node_or_as_a_new_node_only() {
     assert_ne!(node_id(&c), id_a);
     assert_eq!(usernames(&api(&c)), ["u1"]);
 }
+
+#[test]
+fn the_snapshot_config_file_is_written_back_only_when_asked() {
+    let config = "[store]\ndurability = \"sync\"\n";
+    let a = Broker::start_with_admin(&[], Some(config));
+    add_user(&api(&a), "u1");
+    let work = tempfile::tempdir().expect("tempdir");
+    let snap = work.path().join("snap");
+    ok(&ctl(
+        &a,
+        &["data", "snapshot", "-o", snap.to_str().expect("utf-8")],
+    ));
+    assert!(snap.join("config/holdfast.toml").is_file());
+    let restore_args = |data: &std::path::Path, extra: Option<&str>| {
+        let mut args = vec![
+            "restore-snapshot".to_string(),
+            snap.display().to_string(),
+            "--data-dir".to_string(),
+            data.display().to_string(),
+            "--as-new-node".to_string(),
+        ];
+        args.extend(extra.map(str::to_string));
+        args
+    };
+    let run = |cwd: &std::path::Path, args: Vec<String>| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        holdfast(cwd, &[], &args)
+    };
+
+    // Without the flag: the data dir holds no config, the config in use is untouched, and the
+    // report says where the snapshot's file is and how to restore it.
+    let cwd = work.path().join("cwd");
+    std::fs::create_dir(&cwd).expect("mkdir");
+    std::fs::write(cwd.join("holdfast.toml"), "# in use\n").expect("write");
+    let d1 = work.path().join("d1");
+    let text = ok(&run(&cwd, restore_args(&d1, None)));
+    assert!(
+        text.contains(&snap.join("config/holdfast.toml").display().to_string())
+            && text.contains("--restore-node-config"),
+        "{text}"
+    );
+    assert!(
+        !d1.join("config").exists(),
+        "no config left in the data dir"
+    );
+    assert!(!d1.join("holdfast.toml").exists());
+    assert_eq!(
+        std::fs::read_to_string(cwd.join("holdfast.toml")).expect("read"),
+        "# in use\n"
+    );
+
+    // --restore-node-config=PATH: written there, the previous file kept as .bak.
+    let dest = work.path().join("etc-holdfast.toml");
+    std::fs::write(&dest, "# old\n").expect("write");
+    let d2 = work.path().join("d2");
+    let flag = format!("--restore-node-config={}", dest.display());
+    let text = ok(&run(&cwd, restore_args(&d2, Some(&flag))));
+    assert!(text.contains("previous kept as"), "{text}");
+    assert_eq!(std::fs::read_to_string(&dest).expect("read"), config);
+    assert_eq!(
+        std::fs::read_to_string(work.path().join("etc-holdfast.toml.bak")).expect("read"),
+        "# old\n"
+    );
+    assert_eq!(mode_of(&dest), 0o600);
+
+    // --restore-node-config alone: the file `holdfast start` would read (./holdfast.toml).
+    let d3 = work.path().join("d3");
+    let text = ok(&run(&cwd, restore_args(&d3, Some("--restore-node-config"))));
+    assert!(text.contains("config    written to"), "{text}");
+    assert_eq!(
+        std::fs::read_to_string(cwd.join("holdfast.toml")).expect("read"),
+        config
+    );
+    assert_eq!(
+        std::fs::read_to_string(cwd.join("holdfast.toml.bak")).expect("read"),
+        "# in use\n"
+    );
+
+    // Nowhere to write it: refused before anything is restored.
+    let empty = work.path().join("empty-cwd");
+    std::fs::create_dir(&empty).expect("mkdir");
+    let d4 = work.path().join("d4");
+    let err = fails(
+        &run(&empty, restore_args(&d4, Some("--restore-node-config"))),
+        "--restore-node-config=PATH",
+    );
+    assert!(err.contains("nothing was restored"), "{err}");
+    assert!(!d4.exists(), "nothing restored");
+}
