@@ -24,7 +24,7 @@ use holdfast_store::records::{
 };
 use holdfast_store::{Command, Loaded, Store};
 use parking_lot::{Mutex, RwLock};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::AuthState;
@@ -56,9 +56,28 @@ pub enum Kick {
 #[derive(Debug)]
 pub struct ConnLink {
     pub id: u64,
-    pub kick: mpsc::UnboundedSender<Kick>,
+    pub kick: KickSender,
     pub username: Option<String>,
     pub peer_ip: std::net::IpAddr,
+}
+
+/// The one-time signal that ends a connection (taken over, kicked by an operator, banned,
+/// replaced by an import). A oneshot, not a channel: each connection holds one, and 10 000
+/// idle connections should cost little.
+#[derive(Debug)]
+pub struct KickSender(Mutex<Option<tokio::sync::oneshot::Sender<Kick>>>);
+
+impl KickSender {
+    /// A sender and the receiver its connection waits on.
+    pub fn pair() -> (KickSender, tokio::sync::oneshot::Receiver<Kick>) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        (KickSender(Mutex::new(Some(tx))), rx)
+    }
+
+    /// Ask the connection to end; false when it has ended already (or was asked before).
+    pub fn send(&self, kick: Kick) -> bool {
+        self.0.lock().take().is_some_and(|tx| tx.send(kick).is_ok())
+    }
 }
 
 /// A will message with its delay.
@@ -133,7 +152,7 @@ pub struct ConnectRequest {
     pub expiry_secs: u32,
     pub will: Option<Will>,
     pub protocol: u8,
-    pub kick: mpsc::UnboundedSender<Kick>,
+    pub kick: KickSender,
     pub username: Option<String>,
     pub peer_ip: std::net::IpAddr,
 }
@@ -239,7 +258,7 @@ impl Broker {
         if let Some(old) = &existing {
             let mut meta = old.meta.lock();
             if let Some(link) = meta.conn.take() {
-                let _ = link.kick.send(Kick::TakenOver);
+                link.kick.send(Kick::TakenOver);
             }
             // The old connection's will (or a will still waiting for its delay): sent now if it
             // had no delay or if its session ends here; cancelled when the session resumes

@@ -93,7 +93,8 @@ pub async fn accept_loop(
         let broker = broker.clone();
         let kind = kind.clone();
         tracker.spawn(async move {
-            if let Some(t) = wrap(stream, peer, kind).await {
+            // Boxed: TLS and WebSocket hand-shake state is large and short-lived.
+            if let Some(t) = Box::pin(wrap(stream, peer, kind)).await {
                 connection::serve(broker, t, peer).await;
             }
         });

@@ -51,7 +51,7 @@ impl Broker {
                 _ => false,
             });
             if hit {
-                let _ = link.kick.send(Kick::Administrative);
+                link.kick.send(Kick::Administrative);
             }
         }
     }
@@ -63,7 +63,7 @@ impl Broker {
         };
         let meta = slot.meta.lock();
         match &meta.conn {
-            Some(link) => link.kick.send(Kick::Administrative).is_ok(),
+            Some(link) => link.kick.send(Kick::Administrative),
             None => false,
         }
     }

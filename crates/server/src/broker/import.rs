@@ -246,7 +246,7 @@ impl Retired {
         self.slot.online.store(false, Ordering::Release);
         match link {
             Some(link) => {
-                let _ = link.kick.send(Kick::Administrative);
+                link.kick.send(Kick::Administrative);
                 true
             }
             None => false,

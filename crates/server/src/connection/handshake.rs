@@ -13,7 +13,6 @@ use holdfast_codec::{
 };
 use holdfast_core::{ClientId, Message, topic};
 use rand::Rng;
-use tokio::sync::mpsc;
 use tokio_util::codec::{Decoder, Encoder};
 
 use super::Conn;
@@ -30,7 +29,7 @@ pub(super) async fn accept(
     peer: SocketAddr,
 ) -> Option<Conn> {
     let mut codec = MqttCodec::new(broker.config.mqtt.packet_bytes_max);
-    let mut rbuf = BytesMut::with_capacity(4096);
+    let mut rbuf = BytesMut::new();
     let timeout = Duration::from_secs(broker.config.mqtt.connect_timeout_secs);
     let connect =
         match tokio::time::timeout(timeout, read_connect(&mut io, &mut codec, &mut rbuf)).await {
@@ -248,7 +247,7 @@ async fn establish(broker: Arc<Broker>, a: Accepted, c: Connect) -> Option<Conn>
     let server_keepalive =
         (version == ProtocolVersion::V5 && c.keep_alive > keepalive_max).then_some(keepalive_max);
     let keepalive = server_keepalive.unwrap_or(c.keep_alive);
-    let (kick_tx, kick_rx) = mpsc::unbounded_channel();
+    let (kick_tx, kick_rx) = crate::broker::KickSender::pair();
     let connected = broker.connect(ConnectRequest {
         client_id: client_id.clone(),
         clean_start: c.clean_start,
@@ -288,7 +287,7 @@ async fn establish(broker: Arc<Broker>, a: Accepted, c: Connect) -> Option<Conn>
         server_keepalive_sec: server_keepalive,
         ..ConnectAck::default()
     };
-    let mut wbuf = BytesMut::with_capacity(4096);
+    let mut wbuf = BytesMut::with_capacity(256);
     if codec
         .encode(Packet::ConnectAck(Box::new(ack)), &mut wbuf)
         .is_err()
@@ -297,7 +296,7 @@ async fn establish(broker: Arc<Broker>, a: Accepted, c: Connect) -> Option<Conn>
         broker.disconnect(&connected.slot, connected.conn_id, true);
         return None;
     }
-    wbuf.clear();
+    let wbuf = BytesMut::new();
     tracing::debug!(client = %client_id, %peer, ?version, present = connected.session_present, "client connected");
     Some(Conn {
         broker: broker.clone(),
@@ -318,6 +317,7 @@ async fn establish(broker: Arc<Broker>, a: Accepted, c: Connect) -> Option<Conn>
         qos1_unacked: 0,
         pending: FuturesOrdered::new(),
         kick_rx,
+        kick_closed: false,
         identity: Identity {
             client_id: client_id_text,
             username: c.username.as_ref().map(|u| u.to_string()),
