@@ -17,6 +17,7 @@
 #     --divisor N    1/N of the set
 #     --latency-secs measured seconds of each latency run (default: about the export's time)
 #     --keep         keep the work dir (nodes' data, archive, snapshot)
+#   BENCH_PROFILE=dev bench/backup.sh ...   # unoptimised build (CI smoke), not for figures
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -35,9 +36,12 @@ SESSIONS=$((300000 / DIVISOR)); QUEUED=$((1500000 / DIVISOR)); RETAINED=$((10000
 for tool in tar zstd python3; do
   command -v "$tool" >/dev/null || { echo "backup.sh needs $tool" >&2; exit 2; }
 done
-cargo build --release -q -p holdfast -p holdfast-bench
-HF=$ROOT/target/release/holdfast
-BENCH=$ROOT/target/release/holdfast-bench
+# BENCH_PROFILE=dev: an unoptimised build, for the CI smoke (scripts/bench-smoke.sh).
+PROFILE=${BENCH_PROFILE:-release}
+BIN_DIR=$ROOT/target/$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")
+cargo build --profile "$PROFILE" -q -p holdfast -p holdfast-bench
+HF=$BIN_DIR/holdfast
+BENCH=$BIN_DIR/holdfast-bench
 mkdir -p target/bench
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 RESULT=$ROOT/target/bench/backup-$STAMP.json
@@ -210,6 +214,7 @@ res = {"kind": "backup", "timestamp": "$STAMP", "commit": git("rev-parse", "--sh
        "scale": "1/$DIVISOR" if $DIVISOR != 1 else "full",
        "dataset": {"sessions": $SESSIONS, "subscriptions": $SESSIONS, "queued": $QUEUED,
                    "retained": $RETAINED, "payload_bytes": 256},
+       "profile": "$PROFILE",
        "machine": {"nproc": os.cpu_count(), "load_before": "$LOAD_BEFORE",
                    "load_after": open("/proc/loadavg").read().split()[:3]},
        "fill": fill, "times_s": times, "sizes_bytes": sizes, "latency": latency,

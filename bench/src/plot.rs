@@ -264,7 +264,8 @@ where
         .iter()
         .flat_map(|s| s.values.iter().flatten())
         .fold(0.0f64, |a, b| a.max(*b));
-    let top = if top > 0.0 { top * 1.15 } else { 1.0 };
+    // Headroom for the value labels and the legend.
+    let top = if top > 0.0 { top * 1.3 } else { 1.0 };
     let n = groups.len().max(1) as f64;
     let mut chart = ChartBuilder::on(area)
         .caption(title, (FONT, 17))
@@ -323,7 +324,7 @@ where
     if series.len() > 1 {
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
+            .position(SeriesLabelPosition::UpperRight)
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
             .label_font((FONT, 13))
