@@ -30,10 +30,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "holdfast-bench",
-    version,
     about = "MQTT load generator",
     args_conflicts_with_subcommands = true
 )]
+// No `--version` flag: `--version` is the MQTT protocol level.
 pub struct Opts {
     /// Something other than a load run.
     #[command(subcommand)]
@@ -156,4 +156,25 @@ fn print<T: serde::Serialize + std::fmt::Display>(opts: &Opts, r: &T) -> anyhow:
         println!("{r}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::{Cmd, Opts};
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Opts::command().debug_assert();
+    }
+
+    #[test]
+    fn load_run_and_subcommands_parse() {
+        let o = Opts::parse_from(["holdfast-bench", "--port", "1884", "--version", "5"]);
+        assert!(o.cmd.is_none());
+        assert_eq!((o.port, o.version), (1884, 5));
+        let o = Opts::parse_from(["holdfast-bench", "fill", "--sessions", "7"]);
+        assert!(matches!(o.cmd, Some(Cmd::Fill(f)) if f.sessions == 7));
+    }
 }
