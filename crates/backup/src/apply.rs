@@ -14,7 +14,7 @@ use holdfast_store::Store;
 use serde::Serialize;
 
 use crate::error::ImportError;
-use crate::plan::{Plan, TableCounts, plan_contents};
+use crate::plan::{Plan, TableCounts};
 
 /// What an import did.
 #[derive(Debug, Clone, Serialize)]
@@ -50,12 +50,7 @@ pub async fn apply_async(plan: Plan, store: &Store) -> Result<ApplyReport, Impor
 
 /// The plan, made again if the store has moved on since its snapshot.
 fn refresh(plan: Plan, store: &Store) -> Result<(Plan, bool), ImportError> {
-    let txn = store.read()?;
-    if Store::batch_seq(&txn)? == plan.batch_seq {
-        return Ok((plan, false));
-    }
-    let fresh = plan_contents(plan.archive, &txn, plan.mode, plan.sets)?;
-    Ok((fresh, true))
+    plan.refreshed(&store.read()?)
 }
 
 fn report(plan: &Plan, replanned: bool) -> ApplyReport {

@@ -114,6 +114,16 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// This plan if the store `snapshot` is still at the plan's batch sequence, or the plan
+    /// made again from `snapshot` (same archive, mode and sets); the flag says which.
+    pub fn refreshed(self, snapshot: &ReadTransaction) -> Result<(Plan, bool), ImportError> {
+        if Store::batch_seq(snapshot)? == self.batch_seq {
+            return Ok((self, false));
+        }
+        let fresh = plan_contents(self.archive, snapshot, self.mode, self.sets)?;
+        Ok((fresh, true))
+    }
+
     pub fn mode(&self) -> Mode {
         self.mode
     }

@@ -182,3 +182,86 @@ fn imports_racing_busy_clients_leave_exactly_the_imported_subscriptions() {
         );
     }
 }
+
+/// Retained messages in the node: enough that planning an import of them takes a while.
+const RETAINED: usize = 40_000;
+
+#[test]
+fn a_replace_import_removes_what_was_written_while_it_was_planning() {
+    let b = Broker::start_with_admin(&[("HOLDFAST_MQTT__SYS_INTERVAL_SECS", "0")], None);
+    let admin = api(&b);
+    let mut c = connect5(b.addr(), "filler");
+    let payload = vec![b'p'; 100];
+    for i in 0..RETAINED {
+        c.send(publish_packet(
+            &format!("fill/{}/{i}", i % 100),
+            payload.clone(),
+            QoS::AtMostOnce,
+            0,
+            true,
+        ));
+    }
+    support::publish_acked(&mut c, "fill/last", &b"l"[..], QoS::AtLeastOnce, 1, true);
+    let file = export(&admin, json!({"sets": ["retained"]}))["name"]
+        .as_str()
+        .expect("name")
+        .to_string();
+
+    // Start a replace import as a job, and publish new retained topics (each acknowledged,
+    // so committed) for as long as the job is still verifying or planning.
+    let started = admin.send(
+        "POST",
+        "/api/v1/data/import?async=true",
+        &json!({"file": file, "mode": "replace"}),
+    );
+    assert_eq!(started.status, 202, "{}", started.body);
+    let job = format!(
+        "/api/v1/data/jobs/{}",
+        started.json()["id"].as_str().expect("id")
+    );
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let (mut while_planning, mut later) = (Vec::new(), 0usize);
+    let mut pid = 1u16;
+    let last = loop {
+        let v = admin.ok(&job);
+        if v["state"] != "running" {
+            break v;
+        }
+        assert!(Instant::now() < deadline, "import still running: {v}");
+        let before_commit = matches!(
+            v["phase"].as_str(),
+            Some("starting" | "verifying" | "waiting" | "planning")
+        );
+        pid = pid % 60_000 + 1;
+        let topic = format!("late/{pid}");
+        support::publish_acked(&mut c, &topic, &b"x"[..], QoS::AtLeastOnce, pid, true);
+        // Acknowledged, and the job was not applying yet when looked at afterwards.
+        let after = admin.ok(&job);
+        if before_commit && after["phase"] == v["phase"] && after["state"] == "running" {
+            while_planning.push(topic);
+        } else {
+            later += 1;
+        }
+    };
+    assert_eq!(last["state"], "succeeded", "{last}");
+    let applied = &last["result"]["applied"];
+    assert!(
+        !while_planning.is_empty(),
+        "no write landed before the commit ({later} after): the race was not provoked"
+    );
+    // None of the topics written before the commit survives the replace.
+    for topic in &while_planning {
+        let got = admin.get(&format!("/api/v1/retained/{}", topic.replace('/', "%2F")));
+        assert_eq!(
+            got.status, 404,
+            "{topic} survived the replace: {}",
+            got.body
+        );
+    }
+    assert_eq!(
+        applied["replanned"], true,
+        "the store moved since the plan, so it was made again: {last}"
+    );
+    let got = admin.get("/api/v1/retained/fill%2Flast");
+    assert_eq!(got.status, 200, "an archived topic is there: {}", got.body);
+}

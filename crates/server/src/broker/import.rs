@@ -12,9 +12,11 @@
 //!   subscriptions and queue, and in-flight messages are resent with DUP). The retired
 //!   session's will is not published: an operator replaced it.
 //!
-//! Consistency: the batch is committed while the broker holds its connect lock and the
-//! subscription trie and retained index locks, so no client connects and no message is
-//! routed in the meantime (the pause is reported as `paused_ms`: the commit of one batch).
+//! Consistency: the batch is made (the caller re-plans if the store moved since its plan) and
+//! committed while the broker holds its connect lock, after every write submitted before has
+//! been committed; the commit itself also holds the subscription trie and retained index
+//! locks, so no client connects and no message is routed in the meantime (the pause is
+//! reported as `paused_ms`: a re-plan if one was needed, and the commit of one batch).
 //! Before the commit the sessions to be replaced are made non-persistent in memory, so their
 //! connections cannot write rows of the old session over the imported ones. A slot's state
 //! lock is never taken while the trie lock is held (`subscribe` takes them in the other
@@ -93,14 +95,21 @@ impl Touched {
 }
 
 impl Broker {
-    /// Commit `commands` (one atomic batch) and rebuild the in-memory state they touch from
-    /// the store. Blocks until the batch is committed: call it from a blocking thread of the
-    /// runtime (it starts the timers of the rebuilt sessions). If the commit fails, nothing
-    /// changed, in the store or in memory. An empty batch is not submitted.
-    pub fn apply_import(
+    /// Commit the batch `make_batch` gives (one atomic batch) and rebuild the in-memory state
+    /// it touches from the store. `make_batch` runs once no client can connect and every
+    /// write submitted before has been committed, so a plan it re-makes from a fresh read
+    /// snapshot sees everything but the acknowledgements of already connected clients.
+    /// Blocks until the batch is committed: call it from a blocking thread of the runtime (it
+    /// starts the timers of the rebuilt sessions). If the commit fails, nothing changed, in
+    /// the store or in memory. An empty batch is not submitted.
+    pub fn apply_import<E: From<StoreError>>(
         self: &Arc<Self>,
-        commands: Vec<Command>,
-    ) -> Result<ImportEffect, StoreError> {
+        make_batch: impl FnOnce() -> Result<Vec<Command>, E>,
+    ) -> Result<ImportEffect, E> {
+        let paused = Instant::now();
+        let connect_guard = self.connect_lock.lock();
+        self.store.flush().wait_blocking()?;
+        let commands = make_batch()?;
         if commands.is_empty() {
             return Ok(ImportEffect::default());
         }
@@ -109,8 +118,6 @@ impl Broker {
             auth_changes: touched.auth,
             ..ImportEffect::default()
         };
-        let paused = Instant::now();
-        let connect_guard = self.connect_lock.lock();
         // Sessions about to be replaced stop writing to the store before the batch lands, and
         // their subscriptions are taken out (a slot's state is locked before the trie, never
         // while holding it, as `subscribe` does).
@@ -127,7 +134,7 @@ impl Broker {
             for r in old {
                 r.undo();
             }
-            return Err(e);
+            return Err(e.into());
         }
         for r in &old {
             r.leave_trie(&mut trie);
@@ -137,7 +144,7 @@ impl Broker {
             Ok(p) => p,
             Err(e) => {
                 tracing::error!(error = %e, "the import is committed but could not be reloaded; restart the node");
-                return Err(e);
+                return Err(e.into());
             }
         };
         let rebuilt = self.rebuild_sessions(&mut part, &mut trie);

@@ -6,8 +6,11 @@
 //! Order: verify everything (every checksum and record; with `restore_node_config`, that the
 //! config file is a valid holdfast config) → plan → refuse a `replace` that would delete the
 //! caller's own API key → commit → restore the node config file (previous kept as `.bak`).
-//! Any failure before the commit changes nothing. Writes that land between the plan's
-//! snapshot and the commit are kept, as in `merge`.
+//! Any failure before the commit changes nothing. If the store moved between the plan's
+//! snapshot and the commit, the plan is made again at the commit (under the broker's connect
+//! lock, after every earlier write has committed: `Broker::apply_import`), so `replace`
+//! removes rows written in the meantime too; only acknowledgements that clients already
+//! connected send during that re-plan can still land just before the batch.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -101,6 +104,9 @@ pub struct TableChange {
 pub struct Applied {
     /// Store commands in the one batch.
     pub commands: u64,
+    /// The store had moved since the plan was made, so the plan was made again at the
+    /// commit (`plan` then reports the counts applied).
+    pub replanned: bool,
     /// Sessions rebuilt from the store in the running broker.
     pub sessions_reloaded: u64,
     /// Connected clients disconnected because their session was replaced (they reconnect to
@@ -308,17 +314,7 @@ async fn run(
         sets: set_names(plan.sets()),
         archive: info,
         target_batch_seq: plan.batch_seq(),
-        plan: plan
-            .counts()
-            .into_iter()
-            .map(|c| TableChange {
-                table: c.table.name().to_string(),
-                add: c.add,
-                change: c.change,
-                remove: c.remove,
-                unchanged: c.unchanged,
-            })
-            .collect(),
+        plan: table_changes(&plan),
         applied: None,
         node_config: config.as_ref().map(|(dest, _, changed)| NodeConfigRestore {
             path: dest.display().to_string(),
@@ -333,13 +329,30 @@ async fn run(
     };
     if !req.dry_run {
         progress.phase(JobPhase::Applying);
-        let commands = plan.commands().to_vec();
-        let count = commands.len() as u64;
         let broker = st.broker.clone();
-        let effect =
-            blocking(move || broker.apply_import(commands).map_err(ApiError::Store)).await?;
+        let store = st.broker.store.clone();
+        let (effect, applied_plan, replanned) = blocking(move || {
+            // Made again (under the broker's connect lock, after every earlier write has
+            // committed) if the store moved since the plan: `replace` then removes what is
+            // there at the commit, not what was there at the plan.
+            let mut made = None;
+            let effect = broker.apply_import(|| -> Result<_, ApiError> {
+                let (plan, replanned) = plan.refreshed(&store.read()?).map_err(import_error)?;
+                check_caller_kept(&plan, &caller)?;
+                let commands = plan.commands().to_vec();
+                made = Some((plan, replanned));
+                Ok(commands)
+            })?;
+            let (plan, replanned) = made.expect("apply_import makes the batch before it commits");
+            Ok((effect, plan, replanned))
+        })
+        .await?;
+        if replanned {
+            result.plan = table_changes(&applied_plan);
+        }
         result.applied = Some(Applied {
-            commands: count,
+            commands: applied_plan.commands().len() as u64,
+            replanned,
             sessions_reloaded: effect.sessions_reloaded,
             clients_disconnected: effect.clients_disconnected,
             retained_reloaded: effect.retained_reloaded,
@@ -396,6 +409,20 @@ fn check_caller_kept(plan: &holdfast_backup::Plan, caller: &Caller) -> Result<()
         )));
     }
     Ok(())
+}
+
+/// The plan's counts per table, as reported.
+fn table_changes(plan: &holdfast_backup::Plan) -> Vec<TableChange> {
+    plan.counts()
+        .into_iter()
+        .map(|c| TableChange {
+            table: c.table.name().to_string(),
+            add: c.add,
+            change: c.change,
+            remove: c.remove,
+            unchanged: c.unchanged,
+        })
+        .collect()
 }
 
 fn import_error(e: ImportError) -> ApiError {
