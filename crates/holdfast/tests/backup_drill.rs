@@ -1,7 +1,7 @@
-//! The disaster-recovery drill of issue 4, black-box, at CI scale: node A gets users, ACL
-//! rules, bans, API keys, 1000 retained messages, 20 persistent sessions (v5 and 3.1.1) with
-//! subscriptions, 1000 queued QoS 1 messages (10 of them in flight); it is exported with
-//! `holdfast ctl data export -o` while 4 publishers keep publishing; the archive is verified
+//! The disaster-recovery drill of issue 4, black-box, at the issue's scale: node A gets users,
+//! ACL rules, bans, API keys, 10 000 retained messages, 100 persistent sessions (v5 and 3.1.1)
+//! with subscriptions, 10 000 queued QoS 1 messages (10 of them in flight); it is exported with
+//! `holdfast ctl data export -o` while 10 publishers keep publishing; the archive is verified
 //! offline and imported with `holdfast ctl data import` into a fresh node B (other ports,
 //! data dir and identity); then real MQTT clients prove that everything works on B.
 //!
@@ -29,15 +29,15 @@ use support::{WAIT, connect5, connect5_persistent, publish_packet, subscribe};
 mod drill_proofs;
 
 /// Retained messages on `ret/z<n % 10>/<n>`.
-const RETAINED: usize = 1000;
-/// Persistent sessions `drill-c00` .. `drill-c19`; the last two are MQTT 3.1.1.
-const SESSIONS: usize = 20;
-/// Queued QoS 1 messages per session (1000 in all).
-const QUEUED_EACH: usize = 50;
+const RETAINED: usize = 10_000;
+/// Persistent sessions `drill-c00` .. `drill-c99`; the last two are MQTT 3.1.1.
+const SESSIONS: usize = 100;
+/// Queued QoS 1 messages per session (10 000 in all).
+const QUEUED_EACH: usize = 100;
 /// Of `drill-c00`'s, this many are in flight (sent, never acknowledged).
 const INFLIGHT: usize = 10;
 /// Publishers during the export.
-const PUBLISHERS: usize = 4;
+const PUBLISHERS: usize = 10;
 /// Most messages one publisher sends.
 const PUBLISH_MAX: u64 = 4000;
 const WITNESS: &str = "cut-witness";
@@ -105,7 +105,7 @@ fn seed_retained(b: &Broker) {
     publish_many(&mut c, msgs, true);
 }
 
-/// 20 persistent sessions with a subscription each and 50 queued messages each; `drill-c00`
+/// [`SESSIONS`] persistent sessions with a subscription each and [`QUEUED_EACH`] queued messages each; `drill-c00`
 /// then takes 10 of its messages in flight and leaves without acknowledging them.
 fn seed_sessions(b: &Broker) {
     for i in 0..SESSIONS {
