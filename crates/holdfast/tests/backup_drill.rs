@@ -105,8 +105,9 @@ fn seed_retained(b: &Broker) {
     publish_many(&mut c, msgs, true);
 }
 
-/// [`SESSIONS`] persistent sessions with a subscription each and [`QUEUED_EACH`] queued messages each; `drill-c00`
-/// then takes 10 of its messages in flight and leaves without acknowledging them.
+/// [`SESSIONS`] persistent sessions with a subscription each and [`QUEUED_EACH`] queued
+/// messages each; `drill-c00` then takes [`INFLIGHT`] of its messages in flight and leaves
+/// without acknowledging them.
 fn seed_sessions(b: &Broker) {
     for i in 0..SESSIONS {
         let id = client_id(i);
