@@ -119,6 +119,8 @@ log "fill"
 sleep 1 # sessions of the fill's publishers end after their DISCONNECT
 ctl a "$A_ADMIN" status --json >"$WORK/status-a.json"
 check_counts "$WORK/status-a.json"
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+RSS_A=$(rss_kib "$A_PID")
 
 log "export"
 T=$(now); ctl a "$A_ADMIN" data export --json >"$WORK/export.json"; EXPORT_S=$(secs_since "$T")
@@ -176,6 +178,7 @@ start_node b; B_PID=$NODE_PID; B_ADMIN=$NODE_ADMIN
 T=$(now); ctl b "$B_ADMIN" data import "$ARCHIVE" --json >"$WORK/import.json"; IMPORT_S=$(secs_since "$T")
 ctl b "$B_ADMIN" status --json >"$WORK/status-b.json"
 check_counts "$WORK/status-b.json"
+RSS_B=$(rss_kib "$B_PID")
 stop_node "$B_PID"
 
 python3 - "$WORK" "$RESULT" <<PY
@@ -217,6 +220,7 @@ res = {"kind": "backup", "timestamp": "$STAMP", "commit": git("rev-parse", "--sh
        "profile": "$PROFILE",
        "machine": {"nproc": os.cpu_count(), "load_before": "$LOAD_BEFORE",
                    "load_after": open("/proc/loadavg").read().split()[:3]},
+       "broker_rss_kib": {"after_fill": $RSS_A, "after_import": $RSS_B},
        "fill": fill, "times_s": times, "sizes_bytes": sizes, "latency": latency,
        "export": export, "import": load("import.json"), "targets": targets,
        "lost": base["lost"] + during["lost"]}
@@ -233,6 +237,7 @@ for k, label, s in [("export", "export (ctl data export)", "export"),
                     ("snapshot", "snapshot (live)", "snapshot")]:
     print(f"{label:<34} {times[k]:>9.2f} {mb(sizes[s]) if s else '':>12}")
 print(f"{'store file':<34} {'':>9} {mb(sizes['store']):>12}")
+print(f"broker RSS: {$RSS_A / 1024:,.0f} MiB after the fill, {$RSS_B / 1024:,.0f} MiB after the import")
 print(f"publish p99 (QoS 1, 10 x 1000/s): baseline {p99b} µs, during {$EXPORTS_DURING} export(s) {p99e} µs; lost {base['lost']} / {during['lost']}")
 for t in targets:
     print(f"target {t['name']:<30} {t['value']:>9} <= {t['limit']:<5} {'met' if t['met'] else 'NOT MET'}")

@@ -226,7 +226,7 @@ fn plot_backup(r: &BackupResults, path: &Path) -> anyhow::Result<PathBuf> {
     };
     bars(
         &left,
-        &format!("Backup times, data set {}, seconds", r.scale),
+        &format!("Backup times, {} data set, seconds", r.scale),
         "s",
         &groups,
         &[times],
