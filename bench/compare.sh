@@ -60,7 +60,7 @@ start_holdfast() {
   (cd "$dir" && exec env HOLDFAST_LISTENERS__TCP__BIND="127.0.0.1:$port" \
      HOLDFAST_ADMIN__BIND=127.0.0.1:0 HOLDFAST_LOG=warn "${pin[@]}" "$bin" start) >"$dir/log" 2>&1 </dev/null &
   echo $! >"$dir/pid"
-  for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.05; done
+  for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.05; done
   cat "$dir/pid"
 }
 start_mosquitto() {
