@@ -11,19 +11,6 @@ use tokio_rustls::server::TlsStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
-/// The most bytes one read from a TCP socket takes.
-const READ_CHUNK: usize = 8192;
-
-/// Read what the socket has (without waiting) through a stack buffer, and append it to `buf`,
-/// which so grows only by what arrived: a client that sends one small packet now and then
-/// never makes its connection hold a large buffer.
-fn try_read_exact_size(s: &TcpStream, buf: &mut BytesMut) -> io::Result<usize> {
-    let mut chunk = [0u8; READ_CHUNK];
-    let n = s.try_read(&mut chunk)?;
-    buf.extend_from_slice(&chunk[..n]);
-    Ok(n)
-}
-
 /// One client connection's byte stream.
 pub enum Transport {
     Tcp(TcpStream),
@@ -43,18 +30,9 @@ impl std::fmt::Debug for Transport {
 
 impl Transport {
     /// Read more bytes into `buf`. Returns 0 at end of stream. Cancel-safe.
-    ///
-    /// Over TCP, `buf` grows only by the bytes that arrived, so an idle connection holds no
-    /// read buffer (see `Conn::release_idle_read_buffer`).
     pub async fn read(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
         match self {
-            Transport::Tcp(s) => loop {
-                s.readable().await?;
-                match try_read_exact_size(s, buf) {
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                    r => return r,
-                }
-            },
+            Transport::Tcp(s) => s.read_buf(buf).await,
             Transport::Tls(s) => s.read_buf(buf).await,
             Transport::Ws(ws) => loop {
                 match ws.next().await {

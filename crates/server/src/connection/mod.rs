@@ -251,7 +251,8 @@ impl Conn {
     }
 
     /// Free the read buffer once every byte in it is decoded (packets decoded from it keep
-    /// their own references to the bytes they use).
+    /// their own references to the bytes they use), so that an idle connection holds none:
+    /// the next read starts a small buffer, which grows while the client is busy.
     fn release_idle_read_buffer(&mut self) {
         if self.rbuf.is_empty() && self.rbuf.capacity() > 0 {
             self.rbuf = BytesMut::new();
