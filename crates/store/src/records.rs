@@ -46,12 +46,15 @@ pub fn decode<T: DeserializeOwned>(
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageRecord {
     pub topic: String,
+    // Bytes, not a sequence of u8: the same postcard encoding, without a call per byte.
+    #[serde(with = "serde_bytes")]
     pub payload: Vec<u8>,
     pub qos: u8,
     pub retain: bool,
     pub payload_utf8: bool,
     pub content_type: Option<String>,
     pub response_topic: Option<String>,
+    #[serde(with = "serde_bytes")]
     pub correlation_data: Option<Vec<u8>>,
     pub user_properties: Vec<(String, String)>,
     /// Absolute expiry, Unix milliseconds.
