@@ -24,7 +24,7 @@ use utoipa::ToSchema;
 
 use super::jobs::{AsyncQuery, accepted, wants_async};
 use super::{
-    ArchiveFormat, SetName, TableCount, backup_dir, blocking, elapsed_ms, ensure_backup_dir,
+    ArchiveFormat, SetName, TableCount, background, backup_dir, elapsed_ms, ensure_backup_dir,
     set_names, table_counts,
 };
 use crate::error::{ApiError, ErrorBody};
@@ -121,7 +121,7 @@ async fn run(
     let dir = backup_dir(&st);
     let config_file = st.node.config_file.clone();
     let store = st.broker.store.clone();
-    let result = blocking(move || {
+    let result = background("holdfast-export", move || {
         ensure_backup_dir(&dir)?;
         let created_at_ms = now_ms();
         let path = unique_path(&dir, &default_file_name(created_at_ms, format.into()));

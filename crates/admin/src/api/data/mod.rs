@@ -113,6 +113,29 @@ pub async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::Internal(format!("background task failed: {e}")))?
 }
 
+/// Run `f` on a thread of its own at the lowest CPU priority (nice 19 on Linux; the zstd
+/// worker it starts inherits it), so that a long export yields the CPU to client traffic
+/// whenever both want it. The thread ends with `f`.
+pub async fn background<T: Send + 'static>(
+    name: &str,
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let label = name.to_string();
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(move || {
+            let lowest = thread_priority::ThreadPriority::Min;
+            if let Err(e) = thread_priority::set_current_thread_priority(lowest) {
+                tracing::debug!(error = ?e, thread = %label, "could not lower the thread's priority");
+            }
+            let _ = tx.send(f());
+        })
+        .map_err(|e| ApiError::Internal(format!("cannot start a thread: {e}")))?;
+    rx.await
+        .map_err(|_| ApiError::Internal(format!("background task {name} failed")))?
+}
+
 /// A table set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
