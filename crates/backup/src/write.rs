@@ -35,12 +35,10 @@ pub const CHUNK_BYTES_TARGET: usize = 4 << 20;
 /// zstd level: 1, the fastest of the standard levels (as `zstd -1`): an export runs on a serving
 /// node, where CPU time taken from clients matters more than the last few percent of size.
 const ZSTD_LEVEL: i32 = 1;
-/// zstd compression threads besides the exporting one: none. At level 1 compression is a
-/// small part of an export's time, and a second busy thread would leave a 2-core node no idle
-/// core for its clients: measured at 1/10 of the HiveMQ reference set, publish p99 during
-/// back-to-back exports was 7 x its baseline with one worker, 1.6 x with none, for the same
-/// export time (`docs/benchmarks.md`).
-const ZSTD_WORKERS: u32 = 0;
+/// zstd compression threads besides the exporting one. With none, a 1/10 reference set
+/// exported as fast and disturbed publish p99 less, but the full set took 7.8 s instead of
+/// 6.6 s and p99 was no better (`docs/benchmarks.md`): one worker it is.
+const ZSTD_WORKERS: u32 = 1;
 /// Progress is reported at least this often, in records.
 const PROGRESS_EVERY_RECORDS: u64 = 4096;
 /// tar's block size.
@@ -313,6 +311,7 @@ fn write_binary<W: Write>(
     let mut enc =
         zstd::stream::write::Encoder::new(hashed, ZSTD_LEVEL).map_err(ExportError::Write)?;
     enc.include_checksum(true).map_err(ExportError::Write)?;
+    // One zstd worker thread compresses while this thread reads, checks and frames records.
     enc.multithread(ZSTD_WORKERS).map_err(ExportError::Write)?;
     let mut body = TarBody {
         tar: tar::Builder::new(enc),
