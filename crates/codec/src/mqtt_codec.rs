@@ -98,6 +98,33 @@ impl MqttCodec {
     }
 }
 
+impl MqttCodec {
+    /// Refuse the next packet in `src` once its fixed header shows that the whole packet
+    /// (fixed header included, as MQTT 5.0 §3.1.2.11.4 counts Maximum Packet Size) is larger
+    /// than `packet_bytes_max`; the inner decoders bound only the remaining length.
+    fn check_total_size(&self, src: &[u8]) -> Result<(), CodecError> {
+        if self.packet_bytes_max == 0 {
+            return Ok(());
+        }
+        let mut remaining: u64 = 0;
+        for (i, byte) in src.iter().skip(1).take(4).enumerate() {
+            remaining |= u64::from(byte & 0x7f) << (7 * i);
+            if byte & 0x80 == 0 {
+                let total = 1 + (i as u64 + 1) + remaining;
+                if total > u64::from(self.packet_bytes_max) {
+                    return Err(CodecError::TooLarge {
+                        size: u32::try_from(total).unwrap_or(u32::MAX),
+                        max: self.packet_bytes_max,
+                    });
+                }
+                return Ok(());
+            }
+        }
+        // Header incomplete (or malformed: the inner decoder names that).
+        Ok(())
+    }
+}
+
 impl Decoder for MqttCodec {
     type Item = Packet;
     type Error = CodecError;
@@ -106,6 +133,7 @@ impl Decoder for MqttCodec {
         if matches!(self.state, State::Detect) && !self.detect(src)? {
             return Ok(None);
         }
+        self.check_total_size(src)?;
         match &mut self.state {
             State::Detect => Ok(None),
             State::V3(c) => match c.decode(src)? {
@@ -131,5 +159,44 @@ impl Encoder<Packet> for MqttCodec {
             State::V5(c) => Ok(c.encode(item, dst)?),
             State::Detect => Err(CodecError::NotConnect),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A v5 QoS 0 PUBLISH to `t` whose whole encoding is `total` bytes (at most 129).
+    fn publish_of_total(total: usize) -> BytesMut {
+        let remaining = total - 2;
+        let mut b = BytesMut::new();
+        b.extend_from_slice(&[0x30, u8::try_from(remaining).expect("< 128")]);
+        b.extend_from_slice(&[0x00, 0x01, b't', 0x00]);
+        b.extend_from_slice(&vec![b'x'; remaining - 4]);
+        b
+    }
+
+    fn v5_codec(max: u32) -> MqttCodec {
+        MqttCodec::for_version(ProtocolVersion::V5, max)
+    }
+
+    #[test]
+    fn the_maximum_packet_size_counts_the_fixed_header() {
+        let mut at_limit = publish_of_total(100);
+        assert!(matches!(
+            v5_codec(100).decode(&mut at_limit),
+            Ok(Some(Packet::Publish(_)))
+        ));
+        let mut over = publish_of_total(101);
+        match v5_codec(100).decode(&mut over) {
+            Err(CodecError::TooLarge { size, max }) => assert_eq!((size, max), (101, 100)),
+            other => panic!("a 101-byte packet over a 100-byte maximum: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_incomplete_header_waits_for_more_bytes() {
+        let mut partial = BytesMut::from(&[0x30u8, 0xff][..]);
+        assert!(matches!(v5_codec(100).decode(&mut partial), Ok(None)));
     }
 }
