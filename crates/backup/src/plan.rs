@@ -162,6 +162,12 @@ impl Plan {
         &self.commands
     }
 
+    /// Take the batch out of the plan, to submit it without a copy (the plan keeps its
+    /// counts; [`Plan::commands`] is empty afterwards).
+    pub fn take_commands(&mut self) -> Vec<Command> {
+        std::mem::take(&mut self.commands)
+    }
+
     /// The target store's batch sequence the plan was made at.
     pub fn batch_seq(&self) -> u64 {
         self.batch_seq

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use redb::ReadTransaction;
+use redb::{ReadOnlyTable, ReadTransaction, ReadableTableMetadata};
 
 use crate::StoreError;
 use crate::records;
@@ -16,6 +16,10 @@ impl Store {
     /// The session, subscription, queued and in-flight rows of `clients`, and the retained
     /// messages on `topics`, as of one read snapshot (the other fields of [`Loaded`] stay
     /// empty). A client or topic without rows is simply absent.
+    ///
+    /// A few keys are looked up one by one; many (a quarter of the table or more, as after
+    /// an import into a fresh node) are read in one pass over the tables' key range,
+    /// keeping the rows whose key is asked for.
     pub fn load_part(
         &self,
         clients: &BTreeSet<String>,
@@ -23,56 +27,159 @@ impl Store {
     ) -> Result<Loaded, StoreError> {
         let txn = self.read()?;
         let mut out = Loaded::default();
-        for client in clients {
-            load_client(&txn, client, &mut out)?;
+        let tables = ClientTables::open(&txn)?;
+        if let (Some(first), Some(last)) = (clients.first(), clients.last()) {
+            if is_dense(clients.len(), tables.sessions.len()?) {
+                tables.load(first, last, Some(clients), &mut out)?;
+            } else {
+                for c in clients {
+                    tables.load(c, c, None, &mut out)?;
+                }
+            }
         }
         let retained = txn.open_table(RETAINED)?;
-        for topic in topics {
-            if let Some(v) = retained.get(topic.as_str())? {
-                let rec: RetainedRecord = records::decode("retained", topic, v.value())?;
-                out.retained.push((topic.clone(), rec));
+        let mut push = |topic: &str, v: &[u8]| -> Result<(), StoreError> {
+            let rec: RetainedRecord = records::decode("retained", &topic, v)?;
+            out.retained.push((topic.to_string(), rec));
+            Ok(())
+        };
+        match (topics.first(), topics.last()) {
+            (Some(first), Some(last)) if is_dense(topics.len(), retained.len()?) => {
+                let mut members = Members::new(Some(topics));
+                for e in retained.range(first.as_str()..=last.as_str())? {
+                    let (k, v) = e?;
+                    if members.contains(k.value()) {
+                        push(k.value(), v.value())?;
+                    }
+                }
+            }
+            _ => {
+                for topic in topics {
+                    if let Some(v) = retained.get(topic.as_str())? {
+                        push(topic, v.value())?;
+                    }
+                }
             }
         }
         Ok(out)
     }
 }
 
-/// Append every row of one client's session to `out`.
-fn load_client(txn: &ReadTransaction, c: &str, out: &mut Loaded) -> Result<(), StoreError> {
-    if let Some(v) = txn.open_table(SESSIONS)?.get(c)? {
-        out.sessions
-            .push((c.to_string(), records::decode("sessions", &c, v.value())?));
-    }
-    for e in txn.open_table(SUBSCRIPTIONS)?.range((c, "")..)? {
-        let (k, v) = e?;
-        let (client, filter) = k.value();
-        if client != c {
-            break;
-        }
-        let rec = records::decode("subscriptions", &format!("{c}/{filter}"), v.value())?;
-        out.subscriptions
-            .push((c.to_string(), filter.to_string(), rec));
-    }
-    for e in txn.open_table(QUEUED)?.range((c, 0u64)..=(c, u64::MAX))? {
-        let (k, v) = e?;
-        let (_, seq) = k.value();
-        let rec = records::decode("queued", &format!("{c}/{seq}"), v.value())?;
-        out.queued.push((c.to_string(), seq, rec));
-    }
-    for e in txn
-        .open_table(INFLIGHT)?
-        .range((c, 0u8, 0u16)..=(c, u8::MAX, u16::MAX))?
-    {
-        let (k, v) = e?;
-        let (_, dir, pid) = k.value();
-        if dir == DIR_OUT {
-            let rec = records::decode("inflight", &format!("{c}/out/{pid}"), v.value())?;
-            out.inflight_out.push((c.to_string(), pid, rec));
-        } else {
-            out.inflight_in.push((c.to_string(), pid));
+/// Whether `asked` keys out of a table of `held` rows are better read in one pass.
+fn is_dense(asked: usize, held: u64) -> bool {
+    (asked as u64).saturating_mul(4) >= held
+}
+
+/// Membership test for keys visited in ascending order: one walk along the sorted set
+/// (`None`: every key is a member).
+struct Members<'a> {
+    next: Option<std::iter::Peekable<std::collections::btree_set::Iter<'a, String>>>,
+}
+
+impl<'a> Members<'a> {
+    fn new(set: Option<&'a BTreeSet<String>>) -> Members<'a> {
+        Members {
+            next: set.map(|s| s.iter().peekable()),
         }
     }
-    Ok(())
+
+    /// Whether `key` is in the set; keys must be asked in ascending (byte) order, as redb
+    /// iterates them.
+    fn contains(&mut self, key: &str) -> bool {
+        let Some(next) = &mut self.next else {
+            return true;
+        };
+        while let Some(n) = next.peek() {
+            match n.as_str().cmp(key) {
+                std::cmp::Ordering::Less => {
+                    next.next();
+                }
+                std::cmp::Ordering::Equal => return true,
+                std::cmp::Ordering::Greater => return false,
+            }
+        }
+        false
+    }
+}
+
+/// The tables a session's rows live in, opened once for many clients.
+struct ClientTables {
+    sessions: ReadOnlyTable<&'static str, &'static [u8]>,
+    subscriptions: ReadOnlyTable<(&'static str, &'static str), &'static [u8]>,
+    queued: ReadOnlyTable<(&'static str, u64), &'static [u8]>,
+    inflight: ReadOnlyTable<(&'static str, u8, u16), &'static [u8]>,
+}
+
+impl ClientTables {
+    fn open(txn: &ReadTransaction) -> Result<ClientTables, StoreError> {
+        Ok(ClientTables {
+            sessions: txn.open_table(SESSIONS)?,
+            subscriptions: txn.open_table(SUBSCRIPTIONS)?,
+            queued: txn.open_table(QUEUED)?,
+            inflight: txn.open_table(INFLIGHT)?,
+        })
+    }
+
+    /// Append to `out` every row of the clients from `lo` to `hi` (inclusive) that are in
+    /// `only` (all of them if `None`).
+    fn load(
+        &self,
+        lo: &str,
+        hi: &str,
+        only: Option<&BTreeSet<String>>,
+        out: &mut Loaded,
+    ) -> Result<(), StoreError> {
+        let mut members = Members::new(only);
+        for e in self.sessions.range(lo..=hi)? {
+            let (k, v) = e?;
+            let c = k.value();
+            if members.contains(c) {
+                let rec = records::decode("sessions", &c, v.value())?;
+                out.sessions.push((c.to_string(), rec));
+            }
+        }
+        let mut members = Members::new(only);
+        for e in self.subscriptions.range((lo, "")..)? {
+            let (k, v) = e?;
+            let (c, filter) = k.value();
+            if c > hi {
+                break;
+            }
+            if members.contains(c) {
+                let rec =
+                    records::decode("subscriptions", &format_args!("{c}/{filter}"), v.value())?;
+                out.subscriptions
+                    .push((c.to_string(), filter.to_string(), rec));
+            }
+        }
+        let mut members = Members::new(only);
+        for e in self.queued.range((lo, 0u64)..=(hi, u64::MAX))? {
+            let (k, v) = e?;
+            let (c, seq) = k.value();
+            if members.contains(c) {
+                let rec = records::decode("queued", &format_args!("{c}/{seq}"), v.value())?;
+                out.queued.push((c.to_string(), seq, rec));
+            }
+        }
+        let mut members = Members::new(only);
+        for e in self
+            .inflight
+            .range((lo, 0u8, 0u16)..=(hi, u8::MAX, u16::MAX))?
+        {
+            let (k, v) = e?;
+            let (c, dir, pid) = k.value();
+            if !members.contains(c) {
+                continue;
+            }
+            if dir == DIR_OUT {
+                let rec = records::decode("inflight", &format_args!("{c}/out/{pid}"), v.value())?;
+                out.inflight_out.push((c.to_string(), pid, rec));
+            } else {
+                out.inflight_in.push((c.to_string(), pid));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -109,8 +216,13 @@ mod tests {
             sub_id: None,
         };
         let mut batch = Vec::new();
-        // "a" is a prefix of "ab": ranges must not spill from one client into the next.
-        for c in ["a", "ab", "b"] {
+        // "a" is a prefix of "ab": ranges must not spill from one client into the next. The
+        // 20 others make a query for two clients a sparse one (looked up one by one).
+        let others: Vec<String> = (0..20).map(|i| format!("c{i:02}")).collect();
+        for c in ["a", "ab", "b"]
+            .into_iter()
+            .chain(others.iter().map(String::as_str))
+        {
             batch.push(Command::PutSession {
                 client: c.into(),
                 rec: session(),
@@ -153,5 +265,20 @@ mod tests {
         assert_eq!(part.inflight_in, [("a".to_string(), 3)]);
         assert_eq!(part.retained.len(), 1);
         assert!(part.users.is_empty());
+
+        // Every client but "ab": read in one pass, "ab"'s rows skipped.
+        let dense: BTreeSet<String> = ["a", "b"]
+            .into_iter()
+            .map(String::from)
+            .chain(others.iter().cloned())
+            .collect();
+        let part = store.load_part(&dense, &BTreeSet::new()).expect("load");
+        let names: Vec<&str> = part.sessions.iter().map(|(c, _)| c.as_str()).collect();
+        let expected: Vec<&str> = dense.iter().map(String::as_str).collect();
+        assert_eq!(names, expected);
+        assert_eq!(part.subscriptions.len(), dense.len());
+        assert!(part.subscriptions.iter().all(|(c, _, _)| c != "ab"));
+        assert_eq!(part.inflight_in.len(), dense.len());
+        assert!(part.retained.is_empty());
     }
 }

@@ -16,10 +16,8 @@ pub const RECORD_VERSION: u8 = 1;
 
 /// Encode a record with its version byte.
 pub fn encode<T: Serialize>(rec: &T) -> Vec<u8> {
-    let mut out = vec![RECORD_VERSION];
     // Serializing plain data to a Vec cannot fail.
-    out.extend(postcard::to_stdvec(rec).expect("postcard serializes plain records"));
-    out
+    postcard::to_extend(rec, vec![RECORD_VERSION]).expect("postcard serializes plain records")
 }
 
 /// Decode a record, checking its version byte.
@@ -96,16 +94,21 @@ pub fn qos_from(v: u8) -> Result<QoS, String> {
 impl MessageRecord {
     /// The message this record describes.
     pub fn to_message(&self) -> Result<Message, String> {
+        self.clone().into_message()
+    }
+
+    /// The message this record describes, moving the payload rather than copying it.
+    pub fn into_message(self) -> Result<Message, String> {
         Ok(Message {
             topic: self.topic.as_str().into(),
-            payload: Bytes::from(self.payload.clone()),
+            payload: Bytes::from(self.payload),
             qos: qos_from(self.qos)?,
             retain: self.retain,
             props: MessageProps {
                 payload_utf8: self.payload_utf8,
                 content_type: self.content_type.as_deref().map(Into::into),
                 response_topic: self.response_topic.as_deref().map(Into::into),
-                correlation_data: self.correlation_data.clone().map(Bytes::from),
+                correlation_data: self.correlation_data.map(Bytes::from),
                 user_properties: self
                     .user_properties
                     .iter()
@@ -149,11 +152,16 @@ impl From<&Delivery> for DeliveryRecord {
 impl DeliveryRecord {
     /// The delivery this record describes.
     pub fn to_delivery(&self) -> Result<Delivery, String> {
+        self.clone().into_delivery()
+    }
+
+    /// The delivery this record describes, moving the payload rather than copying it.
+    pub fn into_delivery(self) -> Result<Delivery, String> {
         Ok(Delivery {
-            msg: Arc::new(self.msg.to_message()?),
+            msg: Arc::new(self.msg.into_message()?),
             qos: qos_from(self.qos)?,
             retain: self.retain,
-            sub_ids: self.sub_ids.clone(),
+            sub_ids: self.sub_ids,
         })
     }
 }
@@ -183,9 +191,14 @@ impl From<&Inflight> for InflightRecord {
 impl InflightRecord {
     /// The in-flight state this record describes.
     pub fn to_inflight(&self) -> Result<Inflight, String> {
+        self.clone().into_inflight()
+    }
+
+    /// The in-flight state this record describes, moving the payload rather than copying it.
+    pub fn into_inflight(self) -> Result<Inflight, String> {
         Ok(Inflight {
             seq: self.seq,
-            delivery: self.delivery.to_delivery()?,
+            delivery: self.delivery.into_delivery()?,
             state: match self.state {
                 0 => InflightState::AwaitAck,
                 1 => InflightState::AwaitComp,

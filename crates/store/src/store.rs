@@ -179,7 +179,7 @@ impl Store {
         for e in txn.open_table(QUEUED)?.iter()? {
             let (k, v) = e?;
             let (c, seq) = k.value();
-            let rec = records::decode("queued", &format!("{c}/{seq}"), v.value())?;
+            let rec = records::decode("queued", &format_args!("{c}/{seq}"), v.value())?;
             out.queued.push((c.to_string(), seq, rec));
         }
         for e in txn.open_table(INFLIGHT)?.iter()? {
@@ -187,7 +187,8 @@ impl Store {
             let (c, dir, pid) = k.value();
             match dir {
                 DIR_OUT => {
-                    let rec = records::decode("inflight", &format!("{c}/out/{pid}"), v.value())?;
+                    let rec =
+                        records::decode("inflight", &format_args!("{c}/out/{pid}"), v.value())?;
                     out.inflight_out.push((c.to_string(), pid, rec));
                 }
                 _ => out.inflight_in.push((c.to_string(), pid)),

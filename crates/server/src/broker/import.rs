@@ -55,7 +55,9 @@ pub struct ImportEffect {
 struct Touched {
     clients: BTreeSet<String>,
     topics: BTreeSet<String>,
-    auth: u64,
+    /// The auth and cluster-config commands, mirrored into the auth cache after the commit
+    /// (the batch itself moves into the store).
+    auth: Vec<Command>,
     /// Bans in force that the batch writes: connected clients they cover are disconnected.
     bans: Vec<(u8, String)>,
 }
@@ -85,9 +87,9 @@ impl Touched {
                     if rec.expires_at_ms.is_none_or(|at| at > now) {
                         t.bans.push((*kind, value.clone()));
                     }
-                    t.auth += 1;
+                    t.auth.push(c.clone());
                 }
-                _ => t.auth += 1,
+                _ => t.auth.push(c.clone()),
             }
         }
         t
@@ -113,9 +115,10 @@ impl Broker {
         if commands.is_empty() {
             return Ok(ImportEffect::default());
         }
+        let batch_made = paused.elapsed();
         let touched = Touched::of(&commands);
         let mut effect = ImportEffect {
-            auth_changes: touched.auth,
+            auth_changes: touched.auth.len() as u64,
             ..ImportEffect::default()
         };
         // Sessions about to be replaced stop writing to the store before the batch lands, and
@@ -129,16 +132,19 @@ impl Broker {
             .collect();
         let mut trie = self.trie.write();
         let mut retained = self.retained.write();
-        if let Err(e) = self.store.submit(commands.clone()).wait_blocking() {
+        let commit_started = Instant::now();
+        if let Err(e) = self.store.submit(commands).wait_blocking() {
             drop((retained, trie));
             for r in old {
                 r.undo();
             }
             return Err(e.into());
         }
+        let committed = commit_started.elapsed();
         for r in &old {
             r.leave_trie(&mut trie);
         }
+        let reload_started = Instant::now();
         let reloaded = self.store.load_part(&touched.clients, &touched.topics);
         let mut part = match reloaded {
             Ok(p) => p,
@@ -147,6 +153,7 @@ impl Broker {
                 return Err(e.into());
             }
         };
+        let read_back = reload_started.elapsed();
         let rebuilt = self.rebuild_sessions(&mut part, &mut trie);
         let new_slots: Vec<Arc<Slot>> = rebuilt.slots.into_values().collect();
         {
@@ -175,6 +182,14 @@ impl Broker {
         }
         drop(connect_guard);
         effect.paused_ms = u64::try_from(paused.elapsed().as_millis()).unwrap_or(u64::MAX);
+        tracing::info!(
+            paused_ms = effect.paused_ms,
+            batch_ms = batch_made.as_millis() as u64,
+            commit_ms = committed.as_millis() as u64,
+            read_back_ms = read_back.as_millis() as u64,
+            rebuild_ms = (reload_started.elapsed() - read_back).as_millis() as u64,
+            "import batch applied"
+        );
         if bad > 0 {
             tracing::warn!(
                 records = bad,
@@ -188,7 +203,7 @@ impl Broker {
         }
         {
             let mut auth = self.auth.write();
-            for c in &commands {
+            for c in &touched.auth {
                 auth.apply(c);
             }
         }

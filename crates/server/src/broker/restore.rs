@@ -75,7 +75,7 @@ impl Broker {
             slot.state.lock().subscriptions.insert(raw.clone(), opts);
         }
         for (client, seq, rec) in std::mem::take(&mut loaded.queued) {
-            match (slots.get(&client), rec.to_delivery()) {
+            match (slots.get(&client), rec.into_delivery()) {
                 (Some(slot), Ok(d)) => slot.state.lock().restore_queued(seq, d),
                 _ => {
                     bad += 1;
@@ -84,7 +84,7 @@ impl Broker {
             }
         }
         for (client, pid, rec) in std::mem::take(&mut loaded.inflight_out) {
-            match (slots.get(&client), rec.to_inflight()) {
+            match (slots.get(&client), rec.into_inflight()) {
                 (Some(slot), Ok(i)) => slot.state.lock().restore_inflight(pid, i),
                 _ => {
                     bad += 1;
@@ -191,7 +191,7 @@ pub(super) fn insert_retained(
 ) -> usize {
     let mut bad = 0;
     for (topic, rec) in rows {
-        match rec.msg.to_message() {
+        match rec.msg.into_message() {
             Ok(m) => index.insert(Arc::new(m)),
             Err(e) => {
                 bad += 1;

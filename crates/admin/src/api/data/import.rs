@@ -331,27 +331,27 @@ async fn run(
         progress.phase(JobPhase::Applying);
         let broker = st.broker.clone();
         let store = st.broker.store.clone();
-        let (effect, applied_plan, replanned) = blocking(move || {
+        let (effect, (applied_plan, replanned, commands)) = blocking(move || {
             // Made again (under the broker's connect lock, after every earlier write has
             // committed) if the store moved since the plan: `replace` then removes what is
             // there at the commit, not what was there at the plan.
             let mut made = None;
             let effect = broker.apply_import(|| -> Result<_, ApiError> {
-                let (plan, replanned) = plan.refreshed(&store.read()?).map_err(import_error)?;
+                let (mut plan, replanned) = plan.refreshed(&store.read()?).map_err(import_error)?;
                 check_caller_kept(&plan, &caller)?;
-                let commands = plan.commands().to_vec();
-                made = Some((plan, replanned));
+                let commands = plan.take_commands();
+                made = Some((plan, replanned, commands.len() as u64));
                 Ok(commands)
             })?;
-            let (plan, replanned) = made.expect("apply_import makes the batch before it commits");
-            Ok((effect, plan, replanned))
+            let made = made.expect("apply_import makes the batch before it commits");
+            Ok((effect, made))
         })
         .await?;
         if replanned {
             result.plan = table_changes(&applied_plan);
         }
         result.applied = Some(Applied {
-            commands: applied_plan.commands().len() as u64,
+            commands,
             replanned,
             sessions_reloaded: effect.sessions_reloaded,
             clients_disconnected: effect.clients_disconnected,

@@ -18,7 +18,7 @@ use crate::ctl::client::{Client, seg};
 /// First wait between two polls: most jobs on small stores are done by then.
 const POLL_FIRST: Duration = Duration::from_millis(40);
 /// Longest wait between two polls.
-const POLL_MAX: Duration = Duration::from_millis(250);
+const POLL_MAX: Duration = Duration::from_millis(100);
 
 /// POST `body` to `path` as a job, follow it to the end, and return its result. `label`
 /// names the work on the progress line (`exporting`).
