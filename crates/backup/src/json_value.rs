@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use crate::key::Key;
 use crate::table::Table;
-use crate::value::{config_value, decode_record};
+use crate::value::{Check, config_value, decode_record};
 
 /// Bytes: a string when they are UTF-8, else `{"base64": "..."}`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -180,14 +180,14 @@ pub(crate) fn value_to_json(table: Table, key: &Key, value: &[u8]) -> Result<Val
         Table::ApiKeys => plain::<ApiKeyRecord>(value)?,
         Table::Subscriptions => plain::<SubscriptionRecord>(value)?,
         Table::Retained => {
-            let r: RetainedRecord = decode_record(value)?;
+            let r: RetainedRecord = decode_record(value, Check::Full)?;
             to_value(&RetainedJson {
                 msg: MessageJson::from(&r.msg),
                 stored_at_ms: r.stored_at_ms,
             })?
         }
         Table::Sessions => {
-            let s: SessionRecord = decode_record(value)?;
+            let s: SessionRecord = decode_record(value, Check::Full)?;
             to_value(&SessionJson {
                 expiry_secs: s.expiry_secs,
                 protocol: s.protocol,
@@ -200,12 +200,12 @@ pub(crate) fn value_to_json(table: Table, key: &Key, value: &[u8]) -> Result<Val
             })?
         }
         Table::Queued => {
-            let d: DeliveryRecord = decode_record(value)?;
+            let d: DeliveryRecord = decode_record(value, Check::Full)?;
             to_value(&DeliveryJson::from(&d))?
         }
         Table::Inflight if key.u8(1)? == DIR_IN => Value::Null,
         Table::Inflight => {
-            let i: InflightRecord = decode_record(value)?;
+            let i: InflightRecord = decode_record(value, Check::Full)?;
             to_value(&InflightJson {
                 seq: i.seq,
                 state: i.state,
@@ -286,7 +286,7 @@ fn value_bytes_from_json(table: Table, key: &Key, json: Value) -> Result<Vec<u8>
 }
 
 fn plain<T: Serialize + DeserializeOwned>(value: &[u8]) -> Result<Value, String> {
-    to_value(&decode_record::<T>(value)?)
+    to_value(&decode_record::<T>(value, Check::Full)?)
 }
 
 fn plain_back<T: Serialize + DeserializeOwned>(json: Value) -> Result<Vec<u8>, String> {

@@ -322,7 +322,9 @@ pub(crate) fn plan_contents(
 }
 
 fn put(table: Table, key: &Key, value: &[u8]) -> Result<Command, ImportError> {
-    value::put_command(table, key, value).map_err(|r| record_err(table, key, r))
+    // Only verified archives are planned (`Archive<Verified>`): every value was checked in
+    // full when it was read.
+    value::put_command_verified(table, key, value).map_err(|r| record_err(table, key, r))
 }
 
 fn delete(table: Table, key: &Key) -> Result<Command, ImportError> {

@@ -19,8 +19,22 @@ use serde::de::DeserializeOwned;
 use crate::key::Key;
 use crate::table::Table;
 
-/// Decode a record value: known version byte, postcard body, canonical bytes.
-pub(crate) fn decode_record<T: Serialize + DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+/// How much of a value to check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Check {
+    /// Everything, including that re-encoding the record gives the same bytes.
+    Full,
+    /// A value of an archive that has passed verification (every value checked in full):
+    /// decode and range checks only, without the re-encoding.
+    Verified,
+}
+
+/// Decode a record value: known version byte, postcard body, canonical bytes (checked under
+/// [`Check::Full`]).
+pub(crate) fn decode_record<T: Serialize + DeserializeOwned>(
+    bytes: &[u8],
+    check: Check,
+) -> Result<T, String> {
     let (&version, body) = bytes.split_first().ok_or("empty record value")?;
     if version != RECORD_VERSION {
         return Err(format!(
@@ -28,6 +42,9 @@ pub(crate) fn decode_record<T: Serialize + DeserializeOwned>(bytes: &[u8]) -> Re
         ));
     }
     let rec: T = postcard::from_bytes(body).map_err(|e| format!("undecodable record: {e}"))?;
+    if check == Check::Verified {
+        return Ok(rec);
+    }
     // Re-encode into a buffer kept per thread: this runs once per record of every export,
     // verify and import.
     let canonical = REENCODED.with_borrow_mut(|buf| {
@@ -68,12 +85,17 @@ pub(crate) enum Decoded {
 }
 
 /// Decode a value of `table` and check it, and its agreement with its key.
-pub(crate) fn decode_value(table: Table, key: &Key, value: &[u8]) -> Result<Decoded, String> {
+pub(crate) fn decode_value(
+    table: Table,
+    key: &Key,
+    value: &[u8],
+    check: Check,
+) -> Result<Decoded, String> {
     Ok(match table {
         Table::ClusterConfig => Decoded::Config(config_value(value)?),
-        Table::Users => Decoded::User(decode_record(value)?),
+        Table::Users => Decoded::User(decode_record(value, check)?),
         Table::Acl => {
-            let rec: AclRecord = decode_record(value)?;
+            let rec: AclRecord = decode_record(value, check)?;
             in_range("acl who_kind", rec.who_kind, 2)?;
             in_range("acl permission", rec.permission, 1)?;
             in_range("acl action", rec.action, 2)?;
@@ -81,15 +103,15 @@ pub(crate) fn decode_value(table: Table, key: &Key, value: &[u8]) -> Result<Deco
         }
         Table::Banned => {
             in_range("ban kind", key.u8(0)?, 2)?;
-            Decoded::Banned(decode_record(value)?)
+            Decoded::Banned(decode_record(value, check)?)
         }
         Table::ApiKeys => {
-            let rec: ApiKeyRecord = decode_record(value)?;
+            let rec: ApiKeyRecord = decode_record(value, check)?;
             in_range("api key role", rec.role, 1)?;
             Decoded::ApiKey(rec)
         }
         Table::Retained => {
-            let rec: RetainedRecord = decode_record(value)?;
+            let rec: RetainedRecord = decode_record(value, check)?;
             check_message(&rec.msg)?;
             if rec.msg.topic != key.str(0)? {
                 return Err(format!(
@@ -100,7 +122,7 @@ pub(crate) fn decode_value(table: Table, key: &Key, value: &[u8]) -> Result<Deco
             Decoded::Retained(rec)
         }
         Table::Sessions => {
-            let rec: SessionRecord = decode_record(value)?;
+            let rec: SessionRecord = decode_record(value, check)?;
             if !(3..=5).contains(&rec.protocol) {
                 return Err(format!(
                     "session protocol level {} is unknown",
@@ -115,13 +137,13 @@ pub(crate) fn decode_value(table: Table, key: &Key, value: &[u8]) -> Result<Deco
         Table::Subscriptions => {
             let filter = key.str(1)?;
             parse_filter(filter).map_err(|e| format!("subscription filter {filter:?}: {e}"))?;
-            let rec: SubscriptionRecord = decode_record(value)?;
+            let rec: SubscriptionRecord = decode_record(value, check)?;
             in_range("subscription QoS", rec.qos, 2)?;
             in_range("retain handling", rec.retain_handling, 2)?;
             Decoded::Subscription(rec)
         }
         Table::Queued => {
-            let rec: DeliveryRecord = decode_record(value)?;
+            let rec: DeliveryRecord = decode_record(value, check)?;
             check_delivery(&rec)?;
             Decoded::Queued(rec)
         }
@@ -131,7 +153,7 @@ pub(crate) fn decode_value(table: Table, key: &Key, value: &[u8]) -> Result<Deco
             }
             match key.u8(1)? {
                 DIR_OUT => {
-                    let rec: InflightRecord = decode_record(value)?;
+                    let rec: InflightRecord = decode_record(value, check)?;
                     in_range("in-flight state", rec.state, 1)?;
                     check_delivery(&rec.delivery)?;
                     Decoded::InflightOut(rec)
@@ -145,9 +167,23 @@ pub(crate) fn decode_value(table: Table, key: &Key, value: &[u8]) -> Result<Deco
 }
 
 /// The command that writes this row, after checking the value against its key.
+#[cfg(test)]
 pub(crate) fn put_command(table: Table, key: &Key, value: &[u8]) -> Result<Command, String> {
+    command_of(table, key, value, Check::Full)
+}
+
+/// [`put_command`] for a row of a verified archive (its encoding already checked in full).
+pub(crate) fn put_command_verified(
+    table: Table,
+    key: &Key,
+    value: &[u8],
+) -> Result<Command, String> {
+    command_of(table, key, value, Check::Verified)
+}
+
+fn command_of(table: Table, key: &Key, value: &[u8], check: Check) -> Result<Command, String> {
     let s = |i| key.str(i).map(str::to_string);
-    Ok(match decode_value(table, key, value)? {
+    Ok(match decode_value(table, key, value, check)? {
         Decoded::Config(value) => Command::PutConfig { key: s(0)?, value },
         Decoded::User(rec) => Command::PutUser {
             username: s(0)?,
@@ -190,7 +226,7 @@ pub(crate) fn put_command(table: Table, key: &Key, value: &[u8]) -> Result<Comma
 /// Check a value of `table` against its key (what `put_command` checks, without building
 /// the command).
 pub(crate) fn check_value(table: Table, key: &Key, value: &[u8]) -> Result<(), String> {
-    decode_value(table, key, value).map(|_| ())
+    decode_value(table, key, value, Check::Full).map(|_| ())
 }
 
 /// The command that removes this row.

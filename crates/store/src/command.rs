@@ -121,10 +121,12 @@ pub(crate) fn apply(txn: &WriteTransaction, batch: &[Command]) -> Result<(), Sto
     let mut acl = txn.open_table(ACL)?;
     let mut banned = txn.open_table(BANNED)?;
     let mut api_keys = txn.open_table(API_KEYS)?;
+    // One encoding buffer for the whole batch.
+    let mut buf = Vec::new();
     for cmd in batch {
         match cmd {
             Command::PutSession { client, rec } => {
-                sessions.insert(client.as_str(), records::encode(rec).as_slice())?;
+                sessions.insert(client.as_str(), records::encode_into(rec, &mut buf))?;
             }
             Command::DeleteSession { client } => {
                 let c = client.as_str();
@@ -148,14 +150,14 @@ pub(crate) fn apply(txn: &WriteTransaction, batch: &[Command]) -> Result<(), Sto
             } => {
                 subs.insert(
                     (client.as_str(), filter.as_str()),
-                    records::encode(rec).as_slice(),
+                    records::encode_into(rec, &mut buf),
                 )?;
             }
             Command::DeleteSubscription { client, filter } => {
                 subs.remove((client.as_str(), filter.as_str()))?;
             }
             Command::Enqueue { client, seq, rec } => {
-                queued.insert((client.as_str(), *seq), records::encode(rec).as_slice())?;
+                queued.insert((client.as_str(), *seq), records::encode_into(rec, &mut buf))?;
             }
             Command::Dequeue { client, seq } => {
                 queued.remove((client.as_str(), *seq))?;
@@ -167,7 +169,7 @@ pub(crate) fn apply(txn: &WriteTransaction, batch: &[Command]) -> Result<(), Sto
             } => {
                 inflight.insert(
                     (client.as_str(), DIR_OUT, *packet_id),
-                    records::encode(rec).as_slice(),
+                    records::encode_into(rec, &mut buf),
                 )?;
             }
             Command::DeleteInflightOut { client, packet_id } => {
@@ -180,31 +182,31 @@ pub(crate) fn apply(txn: &WriteTransaction, batch: &[Command]) -> Result<(), Sto
                 inflight.remove((client.as_str(), DIR_IN, *packet_id))?;
             }
             Command::PutRetained { topic, rec } => {
-                retained.insert(topic.as_str(), records::encode(rec).as_slice())?;
+                retained.insert(topic.as_str(), records::encode_into(rec, &mut buf))?;
             }
             Command::DeleteRetained { topic } => {
                 retained.remove(topic.as_str())?;
             }
             Command::PutUser { username, rec } => {
-                users.insert(username.as_str(), records::encode(rec).as_slice())?;
+                users.insert(username.as_str(), records::encode_into(rec, &mut buf))?;
             }
             Command::DeleteUser { username } => {
                 users.remove(username.as_str())?;
             }
             Command::PutAcl { id, rec } => {
-                acl.insert(*id, records::encode(rec).as_slice())?;
+                acl.insert(*id, records::encode_into(rec, &mut buf))?;
             }
             Command::DeleteAcl { id } => {
                 acl.remove(*id)?;
             }
             Command::PutBanned { kind, value, rec } => {
-                banned.insert((*kind, value.as_str()), records::encode(rec).as_slice())?;
+                banned.insert((*kind, value.as_str()), records::encode_into(rec, &mut buf))?;
             }
             Command::DeleteBanned { kind, value } => {
                 banned.remove((*kind, value.as_str()))?;
             }
             Command::PutApiKey { key_id, rec } => {
-                api_keys.insert(key_id.as_str(), records::encode(rec).as_slice())?;
+                api_keys.insert(key_id.as_str(), records::encode_into(rec, &mut buf))?;
             }
             Command::DeleteApiKey { key_id } => {
                 api_keys.remove(key_id.as_str())?;

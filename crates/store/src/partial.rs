@@ -2,8 +2,6 @@
 //! from one snapshot. After an import batch the broker rebuilds exactly what the batch
 //! touched from it, instead of reloading the whole store.
 
-use std::collections::BTreeSet;
-
 use redb::{ReadOnlyTable, ReadTransaction, ReadableTableMetadata};
 
 use crate::StoreError;
@@ -15,16 +13,14 @@ use crate::store::{Loaded, Store};
 impl Store {
     /// The session, subscription, queued and in-flight rows of `clients`, and the retained
     /// messages on `topics`, as of one read snapshot (the other fields of [`Loaded`] stay
-    /// empty). A client or topic without rows is simply absent.
+    /// empty). A client or topic without rows is simply absent. Both lists are sorted and
+    /// without duplicates.
     ///
     /// A few keys are looked up one by one; many (a quarter of the table or more, as after
     /// an import into a fresh node) are read in one pass over the tables' key range,
     /// keeping the rows whose key is asked for.
-    pub fn load_part(
-        &self,
-        clients: &BTreeSet<String>,
-        topics: &BTreeSet<String>,
-    ) -> Result<Loaded, StoreError> {
+    pub fn load_part(&self, clients: &[String], topics: &[String]) -> Result<Loaded, StoreError> {
+        debug_assert!(clients.is_sorted() && topics.is_sorted());
         let txn = self.read()?;
         let mut out = Loaded::default();
         let tables = ClientTables::open(&txn)?;
@@ -73,11 +69,11 @@ fn is_dense(asked: usize, held: u64) -> bool {
 /// Membership test for keys visited in ascending order: one walk along the sorted set
 /// (`None`: every key is a member).
 struct Members<'a> {
-    next: Option<std::iter::Peekable<std::collections::btree_set::Iter<'a, String>>>,
+    next: Option<std::iter::Peekable<std::slice::Iter<'a, String>>>,
 }
 
 impl<'a> Members<'a> {
-    fn new(set: Option<&'a BTreeSet<String>>) -> Members<'a> {
+    fn new(set: Option<&'a [String]>) -> Members<'a> {
         Members {
             next: set.map(|s| s.iter().peekable()),
         }
@@ -126,7 +122,7 @@ impl ClientTables {
         &self,
         lo: &str,
         hi: &str,
-        only: Option<&BTreeSet<String>>,
+        only: Option<&[String]>,
         out: &mut Loaded,
     ) -> Result<(), StoreError> {
         let mut members = Members::new(only);
@@ -256,8 +252,8 @@ mod tests {
             },
         });
         store.submit(batch).wait_blocking().expect("commit");
-        let clients: BTreeSet<String> = ["a".to_string(), "zz".to_string()].into();
-        let topics: BTreeSet<String> = ["t/1".to_string(), "t/2".to_string()].into();
+        let clients = ["a".to_string(), "zz".to_string()];
+        let topics = ["t/1".to_string(), "t/2".to_string()];
         let part = store.load_part(&clients, &topics).expect("load");
         assert_eq!(part.sessions.len(), 1);
         assert_eq!(part.sessions[0].0, "a");
@@ -267,12 +263,12 @@ mod tests {
         assert!(part.users.is_empty());
 
         // Every client but "ab": read in one pass, "ab"'s rows skipped.
-        let dense: BTreeSet<String> = ["a", "b"]
+        let dense: Vec<String> = ["a", "b"]
             .into_iter()
             .map(String::from)
             .chain(others.iter().cloned())
             .collect();
-        let part = store.load_part(&dense, &BTreeSet::new()).expect("load");
+        let part = store.load_part(&dense, &[]).expect("load");
         let names: Vec<&str> = part.sessions.iter().map(|(c, _)| c.as_str()).collect();
         let expected: Vec<&str> = dense.iter().map(String::as_str).collect();
         assert_eq!(names, expected);

@@ -16,8 +16,19 @@ pub const RECORD_VERSION: u8 = 1;
 
 /// Encode a record with its version byte.
 pub fn encode<T: Serialize>(rec: &T) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_into(rec, &mut out);
+    out
+}
+
+/// [`encode`] into `buf` (cleared first), reusing its allocation; returns the bytes.
+pub fn encode_into<'b, T: Serialize>(rec: &T, buf: &'b mut Vec<u8>) -> &'b [u8] {
+    buf.clear();
+    buf.push(RECORD_VERSION);
     // Serializing plain data to a Vec cannot fail.
-    postcard::to_extend(rec, vec![RECORD_VERSION]).expect("postcard serializes plain records")
+    *buf =
+        postcard::to_extend(rec, std::mem::take(buf)).expect("postcard serializes plain records");
+    buf.as_slice()
 }
 
 /// Decode a record, checking its version byte.

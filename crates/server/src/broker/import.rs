@@ -22,7 +22,6 @@
 //! lock is never taken while the trie lock is held (`subscribe` takes them in the other
 //! order).
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -53,8 +52,10 @@ pub struct ImportEffect {
 /// What a batch touches.
 #[derive(Debug, Default)]
 struct Touched {
-    clients: BTreeSet<String>,
-    topics: BTreeSet<String>,
+    /// Sorted, without duplicates.
+    clients: Vec<String>,
+    /// Sorted, without duplicates.
+    topics: Vec<String>,
     /// The auth and cluster-config commands, mirrored into the auth cache after the commit
     /// (the batch itself moves into the store).
     auth: Vec<Command>,
@@ -78,10 +79,13 @@ impl Touched {
                 | Command::DeleteInflightOut { client, .. }
                 | Command::PutInflightIn { client, .. }
                 | Command::DeleteInflightIn { client, .. } => {
-                    t.clients.insert(client.clone());
+                    // A table's rows come grouped by client: skip the repeats here.
+                    if t.clients.last() != Some(client) {
+                        t.clients.push(client.clone());
+                    }
                 }
                 Command::PutRetained { topic, .. } | Command::DeleteRetained { topic } => {
-                    t.topics.insert(topic.clone());
+                    t.topics.push(topic.clone());
                 }
                 Command::PutBanned { kind, value, rec } => {
                     if rec.expires_at_ms.is_none_or(|at| at > now) {
@@ -91,6 +95,11 @@ impl Touched {
                 }
                 _ => t.auth.push(c.clone()),
             }
+        }
+        // A plan lists its rows table by table in key order: these sorts have little to do.
+        for list in [&mut t.clients, &mut t.topics] {
+            list.sort_unstable();
+            list.dedup();
         }
         t
     }
