@@ -25,4 +25,4 @@ pub use command::Command;
 pub use copy::{StoreCopy, copy_snapshot};
 pub use error::StoreError;
 pub use store::{Durability, Loaded, Store, StoreOptions};
-pub use writer::CommitTicket;
+pub use writer::{CommitTicket, ReturnTicket};

@@ -4,11 +4,11 @@
 
 use redb::{ReadOnlyTable, ReadTransaction, ReadableTableMetadata};
 
-use crate::StoreError;
 use crate::records;
 use crate::records::RetainedRecord;
 use crate::schema::*;
 use crate::store::{Loaded, Store};
+use crate::{Command, StoreError};
 
 impl Store {
     /// The session, subscription, queued and in-flight rows of `clients`, and the retained
@@ -58,6 +58,70 @@ impl Store {
             }
         }
         Ok(out)
+    }
+}
+
+impl Store {
+    /// Which of `clients` (sorted, without duplicates) have any row in the session tables
+    /// (sessions, subscriptions, queued, in-flight) as of now, sorted. Keys only: nothing is
+    /// decoded.
+    pub fn clients_with_rows(&self, clients: &[String]) -> Result<Vec<String>, StoreError> {
+        debug_assert!(clients.is_sorted());
+        let txn = self.read()?;
+        let tables = ClientTables::open(&txn)?;
+        let mut found = Vec::new();
+        let (Some(first), Some(last)) = (clients.first(), clients.last()) else {
+            return Ok(found);
+        };
+        if is_dense(clients.len(), tables.sessions.len()?) {
+            tables.present(first, last, Some(clients), &mut found)?;
+            found.sort_unstable();
+            found.dedup();
+        } else {
+            for c in clients {
+                let mut one = Vec::new();
+                tables.present(c, c, None, &mut one)?;
+                if !one.is_empty() {
+                    found.push(c.clone());
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
+impl Loaded {
+    /// Take the rows a committed batch wrote (sessions, subscriptions, queued, in-flight and
+    /// retained puts), except those of the clients in `skip` (sorted), moving their records.
+    /// For a client that had no rows before the batch, and for retained topics, these are
+    /// exactly the rows the store now holds.
+    pub fn absorb_puts(&mut self, batch: Vec<Command>, skip: &[String]) {
+        let keep = |c: &String| skip.binary_search(c).is_err();
+        for cmd in batch {
+            match cmd {
+                Command::PutSession { client, rec } if keep(&client) => {
+                    self.sessions.push((client, rec));
+                }
+                Command::PutSubscription {
+                    client,
+                    filter,
+                    rec,
+                } if keep(&client) => self.subscriptions.push((client, filter, rec)),
+                Command::Enqueue { client, seq, rec } if keep(&client) => {
+                    self.queued.push((client, seq, rec));
+                }
+                Command::PutInflightOut {
+                    client,
+                    packet_id,
+                    rec,
+                } if keep(&client) => self.inflight_out.push((client, packet_id, rec)),
+                Command::PutInflightIn { client, packet_id } if keep(&client) => {
+                    self.inflight_in.push((client, packet_id));
+                }
+                Command::PutRetained { topic, rec } => self.retained.push((topic, rec)),
+                _ => {}
+            }
+        }
     }
 }
 
@@ -114,6 +178,47 @@ impl ClientTables {
             queued: txn.open_table(QUEUED)?,
             inflight: txn.open_table(INFLIGHT)?,
         })
+    }
+
+    /// Append to `out` the client id of every row of the clients from `lo` to `hi`
+    /// (inclusive) that are in `only` (all of them if `None`); repeats are not removed.
+    fn present(
+        &self,
+        lo: &str,
+        hi: &str,
+        only: Option<&[String]>,
+        out: &mut Vec<String>,
+    ) -> Result<(), StoreError> {
+        let mut push = |members: &mut Members<'_>, c: &str| {
+            if members.contains(c) && out.last().is_none_or(|l| l != c) {
+                out.push(c.to_string());
+            }
+        };
+        let mut members = Members::new(only);
+        for e in self.sessions.range(lo..=hi)? {
+            push(&mut members, e?.0.value());
+        }
+        let mut members = Members::new(only);
+        for e in self.subscriptions.range((lo, "")..)? {
+            let (k, _) = e?;
+            let (c, _) = k.value();
+            if c > hi {
+                break;
+            }
+            push(&mut members, c);
+        }
+        let mut members = Members::new(only);
+        for e in self.queued.range((lo, 0u64)..=(hi, u64::MAX))? {
+            push(&mut members, e?.0.value().0);
+        }
+        let mut members = Members::new(only);
+        for e in self
+            .inflight
+            .range((lo, 0u8, 0u16)..=(hi, u8::MAX, u16::MAX))?
+        {
+            push(&mut members, e?.0.value().0);
+        }
+        Ok(())
     }
 
     /// Append to `out` every row of the clients from `lo` to `hi` (inclusive) that are in
@@ -251,7 +356,17 @@ mod tests {
                 stored_at_ms: 1,
             },
         });
-        store.submit(batch).wait_blocking().expect("commit");
+        let batch = store
+            .submit_returning(batch)
+            .wait_blocking()
+            .expect("commit");
+        // The batch comes back whole; its puts, but those of skipped clients, are absorbed.
+        let mut absorbed = Loaded::default();
+        absorbed.absorb_puts(batch, &["ab".to_string()]);
+        assert_eq!(absorbed.sessions.len(), 22);
+        assert!(absorbed.sessions.iter().all(|(c, _)| c != "ab"));
+        assert_eq!(absorbed.inflight_in.len(), 22);
+        assert_eq!(absorbed.retained.len(), 1);
         let clients = ["a".to_string(), "zz".to_string()];
         let topics = ["t/1".to_string(), "t/2".to_string()];
         let part = store.load_part(&clients, &topics).expect("load");
@@ -276,5 +391,16 @@ mod tests {
         assert!(part.subscriptions.iter().all(|(c, _, _)| c != "ab"));
         assert_eq!(part.inflight_in.len(), dense.len());
         assert!(part.retained.is_empty());
+
+        // Which clients have rows: looked up one by one (few asked), then in one pass.
+        let few = ["a".to_string(), "c05".to_string(), "nobody".to_string()];
+        assert_eq!(store.clients_with_rows(&few).expect("rows"), ["a", "c05"]);
+        let mut many: Vec<String> = others.clone();
+        many.extend(["a".to_string(), "ab".to_string(), "zz".to_string()]);
+        many.sort();
+        let mut expected = many.clone();
+        expected.retain(|c| c != "zz");
+        assert_eq!(store.clients_with_rows(&many).expect("rows"), expected);
+        assert!(store.clients_with_rows(&[]).expect("rows").is_empty());
     }
 }

@@ -14,7 +14,7 @@ use crate::records::{
     SessionRecord, SubscriptionRecord, UserRecord,
 };
 use crate::schema::*;
-use crate::writer::{self, CommitTicket, Job};
+use crate::writer::{self, CommitTicket, Job, ReturnTicket};
 use crate::{Command, StoreError};
 
 /// When a commit is on disk.
@@ -113,6 +113,14 @@ impl Store {
         // If the writer is gone the sender is dropped and the ticket reports WriterGone.
         let _ = self.send(Job::Batch(batch, Some(tx)));
         CommitTicket(rx)
+    }
+
+    /// Submit a batch and get it back once committed: a caller that builds memory from the
+    /// same records (an import) moves them out instead of reading them back.
+    pub fn submit_returning(&self, batch: Vec<Command>) -> ReturnTicket {
+        let (tx, rx) = oneshot::channel();
+        let _ = self.send(Job::BatchBack(batch, tx));
+        ReturnTicket(rx)
     }
 
     /// Submit a batch without waiting for it.

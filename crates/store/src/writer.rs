@@ -22,6 +22,11 @@ const BATCHES_PER_COMMIT_MAX: usize = 4096;
 
 pub(crate) enum Job {
     Batch(Vec<Command>, Option<oneshot::Sender<Result<(), String>>>),
+    /// A batch whose commands are handed back after the commit.
+    BatchBack(
+        Vec<Command>,
+        oneshot::Sender<(Result<(), String>, Vec<Command>)>,
+    ),
     /// Make everything so far durable, then answer.
     Flush(oneshot::Sender<Result<(), String>>),
 }
@@ -30,6 +35,21 @@ pub(crate) enum Job {
 /// `Durability::Sync`).
 #[derive(Debug)]
 pub struct CommitTicket(pub(crate) oneshot::Receiver<Result<(), String>>);
+
+/// Resolves to the batch it was issued for, once committed (see `Store::submit_returning`).
+#[derive(Debug)]
+pub struct ReturnTicket(pub(crate) oneshot::Receiver<(Result<(), String>, Vec<Command>)>);
+
+impl ReturnTicket {
+    /// Wait for the commit from a thread outside the async runtime; the batch comes back.
+    pub fn wait_blocking(self) -> Result<Vec<Command>, StoreError> {
+        match self.0.blocking_recv() {
+            Ok((Ok(()), batch)) => Ok(batch),
+            Ok((Err(e), _)) => Err(StoreError::Engine(e)),
+            Err(_) => Err(StoreError::WriterGone),
+        }
+    }
+}
 
 impl CommitTicket {
     /// Wait for the commit.
@@ -96,6 +116,10 @@ pub(crate) fn run(db: Arc<Database>, rx: Receiver<Job>, durability: Durability) 
         for job in jobs {
             let tx = match job {
                 Job::Batch(_, tx) => tx,
+                Job::BatchBack(batch, tx) => {
+                    let _ = tx.send((result.clone(), batch));
+                    None
+                }
                 Job::Flush(tx) => Some(tx),
             };
             if let Some(tx) = tx {
@@ -121,7 +145,7 @@ fn commit(db: &Database, jobs: &[Job], durable: bool) -> Result<(), StoreError> 
     }
     let mut batches = 0u64;
     for job in jobs {
-        if let Job::Batch(batch, _) = job {
+        if let Job::Batch(batch, _) | Job::BatchBack(batch, _) = job {
             command::apply(&txn, batch)?;
             batches += 1;
         }

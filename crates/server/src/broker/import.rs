@@ -1,12 +1,15 @@
 //! [`Broker::apply_import`]: commit an import batch (a backup archive's plan) and make the
 //! running broker match the store at once, without a restart.
 //!
-//! What the batch touches is rebuilt from the store after the commit, not patched:
+//! What the batch touches is rebuilt, not patched:
 //! - auth tables and cluster config: every command is mirrored into the auth cache, as for
 //!   admin writes; connected clients a new ban covers are disconnected;
-//! - retained messages: each topic the batch writes or deletes is read back from the store;
+//! - retained messages: each topic the batch writes or deletes is replaced by the batch's
+//!   record (retained rows have no other writer while the batch commits, and no cascade);
 //! - sessions: every client whose session, subscriptions, queued or in-flight rows the batch
-//!   touches gets a new session built from its rows in the store. Its old session is retired
+//!   touches gets a new session built from its rows in the store: read back after the
+//!   commit for a client that had rows before it, taken from the batch's records (moved, not
+//!   decoded again) for a client that had none, as on a fresh node. Its old session is retired
 //!   and, if connected, the client is disconnected (v5 reason 0x98, administrative action):
 //!   it reconnects to the imported session (`clean_start=false` finds the imported
 //!   subscriptions and queue, and in-flight messages are resent with DUP). The retired
@@ -139,24 +142,42 @@ impl Broker {
             .filter_map(|c| self.slot(&ClientId::new(c)))
             .map(Retired::quiet)
             .collect();
+        // Clients with rows in the store before the batch are read back after it (the batch
+        // may leave some of their rows as they were); for the others, and for retained
+        // topics, the batch's own records are exactly what the store holds after it.
+        let existing = match self.store.clients_with_rows(&touched.clients) {
+            Ok(e) => e,
+            Err(e) => {
+                for r in old {
+                    r.undo();
+                }
+                return Err(e.into());
+            }
+        };
         let mut trie = self.trie.write();
         let mut retained = self.retained.write();
         let commit_started = Instant::now();
-        if let Err(e) = self.store.submit(commands).wait_blocking() {
-            drop((retained, trie));
-            for r in old {
-                r.undo();
+        let batch = match self.store.submit_returning(commands).wait_blocking() {
+            Ok(b) => b,
+            Err(e) => {
+                drop((retained, trie));
+                for r in old {
+                    r.undo();
+                }
+                return Err(e.into());
             }
-            return Err(e.into());
-        }
+        };
         let committed = commit_started.elapsed();
         for r in &old {
             r.leave_trie(&mut trie);
         }
         let reload_started = Instant::now();
-        let reloaded = self.store.load_part(&touched.clients, &touched.topics);
+        let reloaded = self.store.load_part(&existing, &[]);
         let mut part = match reloaded {
-            Ok(p) => p,
+            Ok(mut p) => {
+                p.absorb_puts(batch, &existing);
+                p
+            }
             Err(e) => {
                 tracing::error!(error = %e, "the import is committed but could not be reloaded; restart the node");
                 return Err(e.into());
