@@ -1,7 +1,8 @@
 //! Imports through the admin API, black-box: a dry run changes nothing (not even the store's
 //! batch sequence); merge keeps local extras and replace removes them, and both take effect
 //! on MQTT clients at once; a replace never deletes the caller's own key; a connected session
-//! that an import replaces is told to reconnect and finds the imported one; the node config
+//! that an import replaces is told to reconnect and finds the imported one; a merge rebuilds a
+//! session the node knew and one it did not alike; the node config
 //! file is restored only when asked, keeping a `.bak` and naming what needs a restart.
 
 mod backup_support;
@@ -178,6 +179,64 @@ fn a_connected_session_replaced_by_an_import_reconnects_to_the_imported_one() {
         next_publish(&mut s1, QUIET).is_none(),
         "the replaced subscription b/# is gone"
     );
+}
+
+/// A merge into a node that knows one of the archive's clients and not the other: the known
+/// one is read back from the store (the archive's rows plus its local extra subscription),
+/// the new one is built from the imported records; both get their queued messages.
+#[test]
+fn a_merge_rebuilds_known_and_new_sessions_alike() {
+    let a = Broker::start_with_admin(&[], None);
+    for id in ["s1", "s2"] {
+        let (mut c, _) = connect5_persistent(a.addr(), id, true, 3600);
+        subscribe(&mut c, 1, "a/#", QoS::AtLeastOnce);
+        c.send(support::disconnect());
+        assert!(c.is_closed(WAIT));
+    }
+    let mut p = connect5(a.addr(), "pub");
+    for i in 1..=2u16 {
+        let (topic, body) = (format!("a/{i}"), format!("m{i}").into_bytes());
+        publish_acked(&mut p, &topic, body, QoS::AtLeastOnce, i, false);
+    }
+    let name = export(&api(&a), json!({"sets": ["sessions"]}))["name"]
+        .as_str()
+        .expect("name")
+        .to_string();
+    let (_, bytes) = download(&api(&a), &name);
+
+    let b = Broker::start_with_admin(&[], None);
+    let admin = api(&b);
+    let (mut s1, _) = connect5_persistent(b.addr(), "s1", true, 3600);
+    subscribe(&mut s1, 1, "x/#", QoS::AtLeastOnce);
+    s1.send(support::disconnect());
+    assert!(s1.is_closed(WAIT));
+    assert_eq!(upload(&admin, "a.hfx", &bytes).0, 201);
+    let v = ok_import(&admin, json!({"file": "a.hfx"}));
+    assert_eq!(v["applied"]["sessions_reloaded"], 2, "{v}");
+
+    let mut p = connect5(b.addr(), "pub");
+    for (id, keeps_x) in [("s1", true), ("s2", false)] {
+        let (mut c, present) = connect5_persistent(b.addr(), id, false, 3600);
+        assert!(present, "{id}: the session is there");
+        for i in 1..=2 {
+            let m = expect_publish(&mut c, &format!("a/{i}"), format!("m{i}").as_bytes());
+            c.send(support::puback(m.packet_id.expect("QoS 1").get()));
+        }
+        assert!(
+            next_publish(&mut c, QUIET).is_none(),
+            "{id}: nothing more queued"
+        );
+        let topic = format!("x/{id}");
+        publish_acked(&mut p, &topic, &b"local"[..], QoS::AtLeastOnce, 7, false);
+        if keeps_x {
+            expect_publish(&mut c, &topic, b"local");
+        } else {
+            assert!(
+                next_publish(&mut c, QUIET).is_none(),
+                "{id} never subscribed to x/#"
+            );
+        }
+    }
 }
 
 #[test]
