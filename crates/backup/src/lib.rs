@@ -55,7 +55,8 @@ pub use limits::Limits;
 pub use manifest::{ConfigFile, Cut, Manifest, NodeId, TableSummary};
 pub use node_config::{RestoredConfig, restore_node_config};
 pub use plan::{
-    ConfigCheck, Mode, Plan, PlanOptions, PlanReport, TableCounts, TablePlan, TableReport, plan,
+    ConfigCheck, Mode, PLAN_KEYS_KEPT, Plan, PlanOptions, PlanReport, TableCounts, TablePlan,
+    TableReport, plan,
 };
 pub use source::table_rows;
 pub use table::{Set, Table};

@@ -78,14 +78,22 @@ pub struct PlanOptions<'a> {
     pub config_check: Option<ConfigCheck<'a>>,
 }
 
+/// Keys kept per kind in a [`TablePlan`]'s `add` and `change` lists (the counts are exact):
+/// a plan of millions of rows does not copy millions of keys for a report of the first few.
+pub const PLAN_KEYS_KEPT: usize = 1000;
+
 /// The change to one table.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct TablePlan {
-    /// Keys the archive holds and the store does not.
+    /// The first [`PLAN_KEYS_KEPT`] keys the archive holds and the store does not.
     pub add: Vec<Key>,
-    /// Keys both hold, with different values.
+    /// How many keys the archive holds and the store does not.
+    pub adds: u64,
+    /// The first [`PLAN_KEYS_KEPT`] keys both hold, with different values.
     pub change: Vec<Key>,
-    /// Keys only the store holds (replace mode only).
+    /// How many keys both hold with different values.
+    pub changes: u64,
+    /// Keys only the store holds (replace mode only), all of them.
     pub remove: Vec<Key>,
     /// Keys both hold with the same value.
     pub unchanged: u64,
@@ -143,8 +151,8 @@ impl Plan {
             .iter()
             .map(|(t, p)| TableCounts {
                 table: *t,
-                add: p.add.len() as u64,
-                change: p.change.len() as u64,
+                add: p.adds,
+                change: p.changes,
                 remove: p.remove.len() as u64,
                 unchanged: p.unchanged,
             })
@@ -174,7 +182,7 @@ impl Plan {
     }
 
     /// A printable account of the plan (`--dry-run`), listing at most `keys_max` keys of
-    /// each kind per table.
+    /// each kind per table (and never more than [`PLAN_KEYS_KEPT`] added or changed ones).
     pub fn report(&self, keys_max: usize) -> PlanReport {
         let keys = |k: &[Key]| k.iter().take(keys_max).cloned().collect();
         PlanReport {
@@ -276,8 +284,18 @@ pub(crate) fn plan_contents(
         let mut tp = TablePlan::default();
         for (key, value) in contents.rows(table) {
             match local.remove(key) {
-                None => tp.add.push(key.clone()),
-                Some(v) if v != *value => tp.change.push(key.clone()),
+                None => {
+                    tp.adds += 1;
+                    if tp.add.len() < PLAN_KEYS_KEPT {
+                        tp.add.push(key.clone());
+                    }
+                }
+                Some(v) if v != *value => {
+                    tp.changes += 1;
+                    if tp.change.len() < PLAN_KEYS_KEPT {
+                        tp.change.push(key.clone());
+                    }
+                }
                 Some(_) => {
                     tp.unchanged += 1;
                     if table.set() == Set::Sessions && table != Table::Sessions {

@@ -329,3 +329,31 @@ fn an_export_is_one_cut_while_writes_go_on() {
         "exports ran while writes went on: {cuts:?}"
     );
 }
+
+/// A plan of many rows counts them all but keeps only the first keys of each kind.
+#[test]
+fn a_big_plan_counts_every_row_and_keeps_the_first_keys() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = open_store(&dir.path().join("src.redb"));
+    let n = holdfast_backup::PLAN_KEYS_KEPT + 5;
+    commit(
+        &src,
+        (0..n)
+            .map(|i| Command::PutUser {
+                username: format!("u{i:05}"),
+                rec: user("h"),
+            })
+            .collect(),
+    );
+    let archive = archive_of(&src, dir.path(), ExportOptions::default());
+    let dst = open_store(&dir.path().join("dst.redb"));
+    let p = plan_for(&archive, &dst, Mode::Merge, Some(&[Set::Auth])).expect("plan");
+    let (_, users) = p
+        .tables()
+        .find(|(t, _)| *t == Table::Users)
+        .expect("users planned");
+    assert_eq!(users.adds, n as u64);
+    assert_eq!(users.add.len(), holdfast_backup::PLAN_KEYS_KEPT);
+    assert_eq!(users.add[0].to_string(), r#"["u00000"]"#);
+    assert_eq!(p.commands().len(), n, "every row is written");
+}
