@@ -129,29 +129,31 @@ fn dry_run_changes_nothing_merge_keeps_extras_and_replace_removes_them() {
     assert_eq!(late.get("/api/v1/node").status, 200);
 }
 
-#[test]
-fn a_connected_session_replaced_by_an_import_reconnects_to_the_imported_one() {
+/// The bytes of a `sessions` export from a node where each of `ids` has a persistent session
+/// subscribed to `a/#` with `messages` QoS 1 messages queued (`a/1` "m1", `a/2` "m2", ...).
+fn sessions_archive(ids: &[&str], messages: u16) -> Vec<u8> {
     let a = Broker::start_with_admin(&[], None);
-    let (mut s1, _) = connect5_persistent(a.addr(), "s1", true, 3600);
-    subscribe(&mut s1, 1, "a/#", QoS::AtLeastOnce);
-    s1.send(support::disconnect());
-    assert!(s1.is_closed(WAIT));
+    for id in ids {
+        let (mut c, _) = connect5_persistent(a.addr(), id, true, 3600);
+        subscribe(&mut c, 1, "a/#", QoS::AtLeastOnce);
+        c.send(support::disconnect());
+        assert!(c.is_closed(WAIT));
+    }
     let mut p = connect5(a.addr(), "pub");
-    for i in 1..=3u16 {
-        publish_acked(
-            &mut p,
-            &format!("a/{i}"),
-            format!("m{i}").into_bytes(),
-            QoS::AtLeastOnce,
-            i,
-            false,
-        );
+    for i in 1..=messages {
+        let (topic, body) = (format!("a/{i}"), format!("m{i}").into_bytes());
+        publish_acked(&mut p, &topic, body, QoS::AtLeastOnce, i, false);
     }
     let name = export(&api(&a), json!({"sets": ["sessions"]}))["name"]
         .as_str()
         .expect("name")
         .to_string();
-    let (_, bytes) = download(&api(&a), &name);
+    download(&api(&a), &name).1
+}
+
+#[test]
+fn a_connected_session_replaced_by_an_import_reconnects_to_the_imported_one() {
+    let bytes = sessions_archive(&["s1"], 3);
 
     let b = Broker::start_with_admin(&[], None);
     let admin = api(&b);
@@ -186,23 +188,7 @@ fn a_connected_session_replaced_by_an_import_reconnects_to_the_imported_one() {
 /// the new one is built from the imported records; both get their queued messages.
 #[test]
 fn a_merge_rebuilds_known_and_new_sessions_alike() {
-    let a = Broker::start_with_admin(&[], None);
-    for id in ["s1", "s2"] {
-        let (mut c, _) = connect5_persistent(a.addr(), id, true, 3600);
-        subscribe(&mut c, 1, "a/#", QoS::AtLeastOnce);
-        c.send(support::disconnect());
-        assert!(c.is_closed(WAIT));
-    }
-    let mut p = connect5(a.addr(), "pub");
-    for i in 1..=2u16 {
-        let (topic, body) = (format!("a/{i}"), format!("m{i}").into_bytes());
-        publish_acked(&mut p, &topic, body, QoS::AtLeastOnce, i, false);
-    }
-    let name = export(&api(&a), json!({"sets": ["sessions"]}))["name"]
-        .as_str()
-        .expect("name")
-        .to_string();
-    let (_, bytes) = download(&api(&a), &name);
+    let bytes = sessions_archive(&["s1", "s2"], 2);
 
     let b = Broker::start_with_admin(&[], None);
     let admin = api(&b);

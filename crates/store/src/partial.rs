@@ -16,9 +16,9 @@ impl Store {
     /// empty). A client or topic without rows is simply absent. Both lists are sorted and
     /// without duplicates.
     ///
-    /// A few keys are looked up one by one; many (a quarter of the table or more, as after
-    /// an import into a fresh node) are read in one pass over the tables' key range,
-    /// keeping the rows whose key is asked for.
+    /// A few clients are looked up one by one; many (a quarter of the sessions or more) are
+    /// read in one pass over the tables' key range, keeping the rows of those asked for.
+    /// Topics are looked up one by one.
     pub fn load_part(&self, clients: &[String], topics: &[String]) -> Result<Loaded, StoreError> {
         debug_assert!(clients.is_sorted() && topics.is_sorted());
         let txn = self.read()?;
@@ -34,27 +34,10 @@ impl Store {
             }
         }
         let retained = txn.open_table(RETAINED)?;
-        let mut push = |topic: &str, v: &[u8]| -> Result<(), StoreError> {
-            let rec: RetainedRecord = records::decode("retained", &topic, v)?;
-            out.retained.push((topic.to_string(), rec));
-            Ok(())
-        };
-        match (topics.first(), topics.last()) {
-            (Some(first), Some(last)) if is_dense(topics.len(), retained.len()?) => {
-                let mut members = Members::new(Some(topics));
-                for e in retained.range(first.as_str()..=last.as_str())? {
-                    let (k, v) = e?;
-                    if members.contains(k.value()) {
-                        push(k.value(), v.value())?;
-                    }
-                }
-            }
-            _ => {
-                for topic in topics {
-                    if let Some(v) = retained.get(topic.as_str())? {
-                        push(topic, v.value())?;
-                    }
-                }
+        for topic in topics {
+            if let Some(v) = retained.get(topic.as_str())? {
+                let rec: RetainedRecord = records::decode("retained", topic, v.value())?;
+                out.retained.push((topic.clone(), rec));
             }
         }
         Ok(out)
@@ -78,12 +61,9 @@ impl Store {
             found.sort_unstable();
             found.dedup();
         } else {
+            // `present` pushes a client once, however many rows it has.
             for c in clients {
-                let mut one = Vec::new();
-                tables.present(c, c, None, &mut one)?;
-                if !one.is_empty() {
-                    found.push(c.clone());
-                }
+                tables.present(c, c, None, &mut found)?;
             }
         }
         Ok(found)
