@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clap::Args;
 use holdfast_admin::snapshot::{self as snap, SnapshotManifest};
-use holdfast_store::{Durability, Store, StoreOptions};
+use holdfast_store::{Store, StoreOptions};
 
 use crate::node::{self, NodeIdentity};
 use crate::start::STORE_FILE;
@@ -258,13 +258,8 @@ fn put_store(dir: &Path, d: &Path) -> anyhow::Result<Option<PathBuf>> {
 
 /// Open the restored store once; returns its session count.
 fn check_opens(path: &Path) -> anyhow::Result<usize> {
-    let store = Store::open(
-        path,
-        StoreOptions {
-            durability: Durability::Sync,
-        },
-    )
-    .with_context(|| format!("the restored store {} does not open", path.display()))?;
+    let store = Store::open(path, StoreOptions::default())
+        .with_context(|| format!("the restored store {} does not open", path.display()))?;
     let sessions = store.load()?.sessions.len();
     store.close()?;
     Ok(sessions)

@@ -67,7 +67,10 @@ pub fn run(args: StartArgs) -> anyhow::Result<()> {
     };
     let store = Store::open(
         &s.data_dir.path.join(STORE_FILE),
-        StoreOptions { durability },
+        StoreOptions {
+            durability,
+            cache_bytes: (s.config.store.cache_mb as usize) << 20,
+        },
     )?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

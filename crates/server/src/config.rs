@@ -125,6 +125,26 @@ pub struct StoreConfig {
     /// `periodic`: fsync every `flush_interval_ms`.
     pub durability: DurabilityMode,
     pub flush_interval_ms: u64,
+    /// MiB of memory the storage engine may keep for cached and dirty pages
+    /// (`STORE_CACHE_MB_RANGE`).
+    #[serde(deserialize_with = "cache_mb")]
+    pub cache_mb: u32,
+}
+
+/// The allowed values of `store.cache_mb`.
+pub const STORE_CACHE_MB_RANGE: std::ops::RangeInclusive<u32> = 1..=65_536;
+
+fn cache_mb<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let v = u32::deserialize(d)?;
+    if STORE_CACHE_MB_RANGE.contains(&v) {
+        Ok(v)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "store.cache_mb must be {} to {} (MiB), not {v}",
+            STORE_CACHE_MB_RANGE.start(),
+            STORE_CACHE_MB_RANGE.end()
+        )))
+    }
 }
 
 impl Default for StoreConfig {
@@ -132,6 +152,7 @@ impl Default for StoreConfig {
         StoreConfig {
             durability: DurabilityMode::Sync,
             flush_interval_ms: 1000,
+            cache_mb: 64,
         }
     }
 }

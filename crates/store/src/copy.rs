@@ -91,14 +91,12 @@ fn copy_table<K: redb::Key + 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Command, Durability, StoreOptions};
+    use crate::{Command, StoreOptions};
 
     #[test]
     fn a_copy_opens_with_the_same_rows_and_cut() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let opts = StoreOptions {
-            durability: Durability::Sync,
-        };
+        let opts = StoreOptions::default();
         let store = Store::open(&dir.path().join("s.redb"), opts.clone()).expect("open");
         for i in 0..3u64 {
             store

@@ -24,5 +24,5 @@ mod writer;
 pub use command::Command;
 pub use copy::{StoreCopy, copy_snapshot};
 pub use error::StoreError;
-pub use store::{Durability, Loaded, Store, StoreOptions};
+pub use store::{DEFAULT_CACHE_BYTES, Durability, Loaded, Store, StoreOptions};
 pub use writer::{CommitTicket, ReturnTicket};

@@ -267,7 +267,7 @@ impl ClientTables {
 mod tests {
     use super::*;
     use crate::records::{MessageRecord, SessionRecord, SubscriptionRecord};
-    use crate::{Command, Durability, StoreOptions};
+    use crate::{Command, StoreOptions};
 
     fn session() -> SessionRecord {
         SessionRecord {
@@ -282,13 +282,7 @@ mod tests {
     #[test]
     fn loads_only_the_named_clients_and_topics() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(
-            &dir.path().join("s.redb"),
-            StoreOptions {
-                durability: Durability::Sync,
-            },
-        )
-        .expect("open");
+        let store = Store::open(&dir.path().join("s.redb"), StoreOptions::default()).expect("open");
         let sub = SubscriptionRecord {
             qos: 1,
             no_local: false,

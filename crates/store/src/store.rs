@@ -28,10 +28,29 @@ pub enum Durability {
     Periodic { interval_ms: u64 },
 }
 
+/// The default size of the engine's page cache: [`StoreOptions::cache_bytes`].
+pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
+
 /// How to open the store.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
     pub durability: Durability,
+    /// The most memory the engine (redb) keeps for pages it has read and for the dirty pages
+    /// of a write transaction before it writes them out early. The broker keeps everything it
+    /// serves in memory and reads the store only at start-up, on an export and on an import,
+    /// each of which reads every page once: a large cache only holds those pages afterwards
+    /// (about 1 GB more resident memory on the 2.8 M-record reference set with 1 GiB).
+    pub cache_bytes: usize,
+}
+
+impl Default for StoreOptions {
+    /// `Sync` durability, [`DEFAULT_CACHE_BYTES`].
+    fn default() -> Self {
+        StoreOptions {
+            durability: Durability::Sync,
+            cache_bytes: DEFAULT_CACHE_BYTES,
+        }
+    }
 }
 
 /// Everything the broker reloads at start-up.
@@ -74,10 +93,13 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// Open (or create) the store file at `path` and start its writer.
     pub fn open(path: &Path, opts: StoreOptions) -> Result<Store, StoreError> {
-        let db = Database::create(path).map_err(|source| StoreError::Open {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let db = Database::builder()
+            .set_cache_size(opts.cache_bytes)
+            .create(path)
+            .map_err(|source| StoreError::Open {
+                path: path.to_path_buf(),
+                source,
+            })?;
         init_schema(&db, path)?;
         let db = Arc::new(db);
         let (tx, rx) = std::sync::mpsc::channel();
@@ -342,13 +364,7 @@ mod tests {
     }
 
     fn open(path: &Path) -> Store {
-        Store::open(
-            path,
-            StoreOptions {
-                durability: Durability::Sync,
-            },
-        )
-        .expect("opens")
+        Store::open(path, StoreOptions::default()).expect("opens")
     }
 
     #[test]
@@ -418,13 +434,7 @@ mod tests {
                 .expect("insert");
             txn.commit().expect("commit");
         }
-        let err = Store::open(
-            &path,
-            StoreOptions {
-                durability: Durability::Sync,
-            },
-        )
-        .expect_err("newer schema is refused");
+        let err = Store::open(&path, StoreOptions::default()).expect_err("newer schema is refused");
         assert!(err.to_string().contains("schema version 99"), "{err}");
     }
 }

@@ -19,6 +19,7 @@ pub fn open_store(path: &Path) -> Store {
             durability: Durability::Periodic {
                 interval_ms: 60_000,
             },
+            ..StoreOptions::default()
         },
     )
     .expect("store opens")
