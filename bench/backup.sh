@@ -3,7 +3,8 @@
 # subscription each, 1 500 000 queued QoS 1 messages of 256 B, 1 000 000 retained messages of
 # 256 B, built over MQTT in a running Holdfast by `holdfast-bench fill`. Then, in one run:
 #   export (live, `holdfast ctl data export`), and the same with `-o` (download + verify);
-#   publish p99 at QoS 1, 10 publishers x 1000 msg/s, without and during exports, lost counted;
+#   publish p99 at QoS 1, 10 publishers x 1000 msg/s, without and during exports, lost counted,
+#   and during a control load (`tar | zstd -1` of the live data dir at SCHED_IDLE);
 #   snapshot (live, `holdfast ctl data snapshot`);
 #   `tar -cf - DATA_DIR | zstd -1` of the same store, broker stopped;
 #   verify (offline, `holdfast ctl data verify`);
@@ -33,7 +34,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 SESSIONS=$((300000 / DIVISOR)); QUEUED=$((1500000 / DIVISOR)); RETAINED=$((1000000 / DIVISOR))
-for tool in tar zstd python3; do
+for tool in tar zstd python3 chrt; do
   command -v "$tool" >/dev/null || { echo "backup.sh needs $tool" >&2; exit 2; }
 done
 # BENCH_PROFILE=dev: an unoptimised build, for the CI smoke (scripts/bench-smoke.sh).
@@ -161,6 +162,23 @@ while [ "${EPOCHREALTIME/./}" -lt "$END_US" ] && [ "$EXPORTS_DURING" -lt 100 ]; 
   EXPORTS_DURING=$((EXPORTS_DURING + 1))
 done
 wait "$LAT_PID"
+# The control: the same latency run while an outside `tar | zstd -1` of the live data dir
+# loops in the idle scheduling class (its output is discarded; tar may warn that the store
+# changed). It reads and writes about what an export does, with none of Holdfast's code, and
+# shows the floor that a busy second core puts under the broker's p99 on this machine.
+log "latency during tar | zstd -1 at SCHED_IDLE (control), $LATENCY_SECS s"
+latency during-control "$LATENCY_SECS" >"$WORK/latency-control.json" &
+LAT_PID=$!
+sleep 2
+END_US=$(( ${EPOCHREALTIME/./} + LATENCY_SECS * 1000000 ))
+CONTROLS_DURING=0
+while [ "${EPOCHREALTIME/./}" -lt "$END_US" ] && [ "$CONTROLS_DURING" -lt 100 ]; do
+  chrt -i 0 bash -c 'tar -C "$1" --exclude=data/backup -cf - data 2>/dev/null | zstd -1 -q >"$2"' \
+    _ "$WORK/a" "$WORK/control.tar.zst" || true
+  rm -f "$WORK/control.tar.zst"
+  CONTROLS_DURING=$((CONTROLS_DURING + 1))
+done
+wait "$LAT_PID"
 
 log "snapshot"
 T=$(now); ctl a "$A_ADMIN" data snapshot -o "$WORK/snapshot" --json >"$WORK/snapshot.json"
@@ -191,6 +209,7 @@ def load(name): return json.load(open(os.path.join(work, name)))
 def size(name): return os.path.getsize(os.path.join(work, name))
 export, fill = load("export.json"), load("fill.json")
 base, during = load("latency-baseline.json"), load("latency-export.json")
+control = load("latency-control.json")
 times = {"export": $EXPORT_S, "export_download": $EXPORT_O_S, "tar_zstd": $TAR_S,
          "verify": $VERIFY_S, "import": $IMPORT_S, "snapshot": $SNAPSHOT_S,
          "export_node": export["duration_ms"] / 1000, "fill": fill["total_s"]}
@@ -203,7 +222,12 @@ latency = {"baseline_p99_us": p99b, "during_export_p99_us": p99e,
            "ratio": round(p99e / p99b, 3) if p99b else None,
            "lost_baseline": base["lost"], "lost_during_export": during["lost"],
            "exports_during": $EXPORTS_DURING, "seconds": $LATENCY_SECS,
-           "baseline": base, "during_export": during}
+           "during_control_p99_us": control["latency_p99_us"],
+           "control_ratio": round(control["latency_p99_us"] / p99b, 3) if p99b else None,
+           "control": "tar | zstd -1 of the live data dir in a loop, chrt -i 0 (SCHED_IDLE)",
+           "controls_during": $CONTROLS_DURING,
+           "lost_during_control": control["lost"],
+           "baseline": base, "during_export": during, "during_control": control}
 def target(name, value, limit):
     return {"name": name, "value": round(value, 3), "limit": limit, "met": value <= limit}
 targets = [
@@ -226,7 +250,7 @@ res = {"kind": "backup", "timestamp": "$STAMP", "commit": git("rev-parse", "--sh
        "broker_rss_kib": {"after_fill": $RSS_A, "after_import": $RSS_B},
        "fill": fill, "times_s": times, "sizes_bytes": sizes, "latency": latency,
        "export": export, "import": load("import.json"), "targets": targets,
-       "lost": base["lost"] + during["lost"]}
+       "lost": base["lost"] + during["lost"] + control["lost"]}
 json.dump(res, open(result, "w"), indent=1)
 mb = lambda b: f"{b / 1e6:,.1f} MB"
 print(f"data set {res['scale']}: {$SESSIONS:,} sessions, {$QUEUED:,} queued, {$RETAINED:,} retained; fill {fill['total_s']:.1f} s")
@@ -242,6 +266,7 @@ for k, label, s in [("export", "export (ctl data export)", "export"),
 print(f"{'store file':<34} {'':>9} {mb(sizes['store']):>12}")
 print(f"broker RSS: {$RSS_A / 1024:,.0f} MiB after the fill, {$RSS_B / 1024:,.0f} MiB after the import")
 print(f"publish p99 (QoS 1, 10 x 1000/s): baseline {p99b} µs, during {$EXPORTS_DURING} export(s) {p99e} µs; lost {base['lost']} / {during['lost']}")
+print(f"control: p99 during {$CONTROLS_DURING} SCHED_IDLE tar | zstd -1 run(s) {control['latency_p99_us']} µs ({latency['control_ratio']} x baseline); lost {control['lost']}")
 for t in targets:
     print(f"target {t['name']:<30} {t['value']:>9} <= {t['limit']:<5} {'met' if t['met'] else 'NOT MET'}")
 print(f"results: {result}")

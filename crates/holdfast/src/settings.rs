@@ -258,7 +258,7 @@ mod tests {
     fn the_store_cache_size_is_checked_against_its_range() {
         let cfg: BrokerConfig = toml::from_str("[store]\ncache_mb = 512\n").expect("valid");
         assert_eq!(cfg.store.cache_mb, 512);
-        assert_eq!(BrokerConfig::default().store.cache_mb, 64);
+        assert_eq!(BrokerConfig::default().store.cache_mb, 256);
         for bad in ["0", "65537"] {
             let err = toml::from_str::<BrokerConfig>(&format!("[store]\ncache_mb = {bad}\n"))
                 .expect_err("out of range");

@@ -152,7 +152,7 @@ impl Default for StoreConfig {
         StoreConfig {
             durability: DurabilityMode::Sync,
             flush_interval_ms: 1000,
-            cache_mb: 64,
+            cache_mb: (holdfast_store::DEFAULT_CACHE_BYTES >> 20) as u32,
         }
     }
 }

@@ -29,7 +29,7 @@ pub enum Durability {
 }
 
 /// The default size of the engine's page cache: [`StoreOptions::cache_bytes`].
-pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
+pub const DEFAULT_CACHE_BYTES: usize = 256 << 20;
 
 /// How to open the store.
 #[derive(Debug, Clone)]
@@ -38,8 +38,11 @@ pub struct StoreOptions {
     /// The most memory the engine (redb) keeps for pages it has read and for the dirty pages
     /// of a write transaction before it writes them out early. The broker keeps everything it
     /// serves in memory and reads the store only at start-up, on an export and on an import,
-    /// each of which reads every page once: a large cache only holds those pages afterwards
-    /// (about 1 GB more resident memory on the 2.8 M-record reference set with 1 GiB).
+    /// each of which reads every page once, so a large cache mostly holds pages no one reads
+    /// again. Measured on the 2.8 M-record reference set (docs/benchmarks.md): 1 GiB cost
+    /// about 1 GB more resident memory than 64 MiB, while the store file the fill left was
+    /// smaller the bigger the cache (1.2 GB at 1 GiB, 1.9 GB at 256 MiB, 2.2 to 2.4 GB at
+    /// 64 MiB).
     pub cache_bytes: usize,
 }
 

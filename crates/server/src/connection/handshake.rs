@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use futures::stream::FuturesOrdered;
 use holdfast_codec::{
     CodecError, Connect, ConnectAck, ConnectAckReason, DecodeError, MqttCodec, Packet,
     ProtocolVersion, QoS,
@@ -315,7 +314,7 @@ async fn establish(broker: Arc<Broker>, a: Accepted, c: Connect) -> Option<Conn>
         out_aliases: HashMap::new(),
         in_aliases: HashMap::new(),
         qos1_unacked: 0,
-        pending: FuturesOrdered::new(),
+        pending: None,
         kick_rx,
         kick_closed: false,
         identity: Identity {

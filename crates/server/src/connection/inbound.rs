@@ -107,7 +107,7 @@ impl Conn {
         };
         if p.qos == QoS::ExactlyOnce && self.slot.state.lock().incoming_qos2.contains(&pid.get()) {
             // A retransmission of a QoS 2 PUBLISH already received: acknowledge, don't route.
-            self.pending.push_back(ready(Packet::PublishReceived(ack(
+            self.pending().push_back(ready(Packet::PublishReceived(ack(
                 pid,
                 PublishAckReason::Success,
             ))));
@@ -129,12 +129,10 @@ impl Conn {
             Packet::PublishReceived(ack(pid, reason))
         };
         match fanout.submit(&self.broker.store) {
-            None => self.pending.push_back(ready(reply)),
-            Some(ticket) => {
-                self.pending.push_back(Box::pin(
-                    async move { ticket.wait().await.ok().map(|()| reply) },
-                ))
-            }
+            None => self.pending().push_back(ready(reply)),
+            Some(ticket) => self.pending().push_back(Box::pin(async move {
+                ticket.wait().await.ok().map(|()| reply)
+            })),
         }
         None
     }
@@ -248,7 +246,7 @@ impl Conn {
             PublishAck2Reason::PacketIdNotFound
         };
         // Keep PUBCOMP behind any PUBREC still waiting for its commit.
-        self.pending
+        self.pending()
             .push_back(ready(Packet::PublishComplete(ack2(pid, reason))));
         None
     }

@@ -22,6 +22,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use bytestring::ByteString;
 use futures::StreamExt;
+use futures::future::OptionFuture;
 use futures::stream::FuturesOrdered;
 use holdfast_codec::{Disconnect, DisconnectReasonCode, MqttCodec, Packet, ProtocolVersion};
 use holdfast_core::ClientId;
@@ -75,7 +76,9 @@ struct Conn {
     in_aliases: HashMap<u16, ByteString>,
     /// QoS 1 PUBLISHes received whose PUBACK is not sent yet.
     qos1_unacked: usize,
-    pending: FuturesOrdered<PendingAck>,
+    /// Acknowledgements in the order they go out; made on the first one (a client that never
+    /// publishes at QoS 1/2 does not carry its allocations).
+    pending: Option<FuturesOrdered<PendingAck>>,
     kick_rx: tokio::sync::oneshot::Receiver<Kick>,
     /// The kick sender is gone without a kick (the receiver must not be polled again).
     kick_closed: bool,
@@ -118,7 +121,8 @@ impl Conn {
                     Ok(k) => return Exit::Kicked(k),
                     Err(_) => self.kick_closed = true,
                 },
-                Some(ack) = self.pending.next(), if !self.pending.is_empty() => {
+                Some(Some(ack)) = OptionFuture::from(self.pending.as_mut().map(|p| p.next())),
+                    if self.pending.as_ref().is_some_and(|p| !p.is_empty()) => {
                     match ack {
                         Some(p) => self.send_ack(p),
                         None => return Exit::Error(
@@ -230,6 +234,11 @@ impl Conn {
         }
     }
 
+    /// The acknowledgements queue, made on first use.
+    fn pending(&mut self) -> &mut FuturesOrdered<PendingAck> {
+        self.pending.get_or_insert_with(FuturesOrdered::new)
+    }
+
     fn send_ack(&mut self, p: Packet) {
         if matches!(p, Packet::PublishAck(_)) {
             self.qos1_unacked = self.qos1_unacked.saturating_sub(1);
@@ -277,7 +286,10 @@ impl Conn {
         // Acknowledgements whose commits are under way still go out if they finish quickly.
         if !matches!(exit, Exit::Lost) {
             let drain = async {
-                while let Some(Some(p)) = self.pending.next().await {
+                while let Some(Some(p)) = match self.pending.as_mut() {
+                    Some(pending) => pending.next().await,
+                    None => None,
+                } {
                     self.send_ack(p);
                 }
             };
