@@ -40,9 +40,8 @@ pub struct StoreOptions {
     /// serves in memory and reads the store only at start-up, on an export and on an import,
     /// each of which reads every page once, so a large cache mostly holds pages no one reads
     /// again. Measured on the 2.8 M-record reference set (docs/benchmarks.md): 1 GiB cost
-    /// about 1 GB more resident memory than 64 MiB, while the store file the fill left was
-    /// smaller the bigger the cache (1.2 GB at 1 GiB, 1.9 GB at 256 MiB, 2.2 to 2.4 GB at
-    /// 64 MiB).
+    /// about 1 GB more resident memory than 64 MiB. The store file the fill left measured
+    /// 1.2 to 2.4 GB, the two largest with 64 MiB: hence the default between the two.
     pub cache_bytes: usize,
 }
 

@@ -113,9 +113,9 @@ pub async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::Internal(format!("background task failed: {e}")))?
 }
 
-/// Run `f` on a thread of its own at the lowest CPU priority (`SCHED_IDLE` on Linux, see
-/// [`lower_priority`]), so that a long export yields the CPU to client traffic whenever both
-/// want it. The thread ends with `f`.
+/// Run `f` on a thread of its own at the lowest CPU priority (nice 19 on Linux; the zstd
+/// worker it starts inherits it), so that a long export yields the CPU to client traffic
+/// whenever both want it. The thread ends with `f`.
 pub async fn background<T: Send + 'static>(
     name: &str,
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
@@ -125,29 +125,15 @@ pub async fn background<T: Send + 'static>(
     std::thread::Builder::new()
         .name(name.to_string())
         .spawn(move || {
-            lower_priority(&label);
+            let lowest = thread_priority::ThreadPriority::Min;
+            if let Err(e) = thread_priority::set_current_thread_priority(lowest) {
+                tracing::debug!(error = ?e, thread = %label, "could not lower the thread's priority");
+            }
             let _ = tx.send(f());
         })
         .map_err(|e| ApiError::Internal(format!("cannot start a thread: {e}")))?;
     rx.await
         .map_err(|_| ApiError::Internal(format!("background task {name} failed")))?
-}
-
-/// Put the calling thread in the idle scheduling class where there is one (Linux
-/// `SCHED_IDLE`: any runnable ordinary thread preempts it at once, so a broker thread that
-/// wakes never waits behind it for a time slice), else at nice 19.
-fn lower_priority(label: &str) {
-    use thread_priority::{
-        NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy,
-        set_thread_priority_and_policy, thread_native_id,
-    };
-    let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
-    if set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, idle).is_ok() {
-        return;
-    }
-    if let Err(e) = thread_priority::set_current_thread_priority(ThreadPriority::Min) {
-        tracing::debug!(error = ?e, thread = %label, "could not lower the thread's priority");
-    }
 }
 
 /// A table set.
