@@ -147,38 +147,43 @@ if [ -z "$LATENCY_SECS" ]; then
 fi
 log "latency baseline, $LATENCY_SECS s"
 latency baseline "$LATENCY_SECS" >"$WORK/latency-baseline.json"
-log "latency during exports, $LATENCY_SECS s"
-latency during-export "$LATENCY_SECS" >"$WORK/latency-export.json" &
-LAT_PID=$!
-sleep 2
-# The loop itself stays light (no python per export: the harness's own CPU would show up as
-# the broker's latency on a 2-core machine): bash's clock, the file name by regex.
-END_US=$(( ${EPOCHREALTIME/./} + LATENCY_SECS * 1000000 ))
-EXPORTS_DURING=0
-while [ "${EPOCHREALTIME/./}" -lt "$END_US" ] && [ "$EXPORTS_DURING" -lt 100 ]; do
+# during LABEL OUT STEP: the latency run LABEL (JSON to OUT) while STEP, a function, runs
+# back to back from the end of the warm-up (at most 100 times); DURING_RUNS counts the steps.
+# The loop itself stays light (no python per step: the harness's own CPU would show up as the
+# broker's latency on a 2-core machine): bash's clock, file names by regex.
+during() {
+  latency "$1" "$LATENCY_SECS" >"$2" &
+  local lat_pid=$! end_us
+  sleep 2
+  end_us=$(( ${EPOCHREALTIME/./} + LATENCY_SECS * 1000000 ))
+  DURING_RUNS=0
+  while [ "${EPOCHREALTIME/./}" -lt "$end_us" ] && [ "$DURING_RUNS" -lt 100 ]; do
+    "$3"
+    DURING_RUNS=$((DURING_RUNS + 1))
+  done
+  wait "$lat_pid"
+}
+# One export, deleted when done.
+export_step() {
   ctl a "$A_ADMIN" data export --json >"$WORK/export-during.json"
   [[ $(<"$WORK/export-during.json") =~ \"name\":\ ?\"([^\"]+)\" ]] || { log "no file name in the export's answer"; exit 1; }
   ctl a "$A_ADMIN" data delete "${BASH_REMATCH[1]}" >/dev/null
-  EXPORTS_DURING=$((EXPORTS_DURING + 1))
-done
-wait "$LAT_PID"
-# The control: the same latency run while an outside `tar | zstd -1` of the live data dir
-# loops in the idle scheduling class (its output is discarded; tar may warn that the store
-# changed). It reads and writes about what an export does, with none of Holdfast's code, and
-# shows the floor that a busy second core puts under the broker's p99 on this machine.
-log "latency during tar | zstd -1 at SCHED_IDLE (control), $LATENCY_SECS s"
-latency during-control "$LATENCY_SECS" >"$WORK/latency-control.json" &
-LAT_PID=$!
-sleep 2
-END_US=$(( ${EPOCHREALTIME/./} + LATENCY_SECS * 1000000 ))
-CONTROLS_DURING=0
-while [ "${EPOCHREALTIME/./}" -lt "$END_US" ] && [ "$CONTROLS_DURING" -lt 100 ]; do
+}
+# The control: an outside `tar | zstd -1` of the live data dir in the idle scheduling class
+# (its output is discarded; tar may warn that the store changed). It reads and writes about
+# what an export does, with none of Holdfast's code, and shows the floor that a busy second
+# core puts under the broker's p99 on this machine.
+control_step() {
   chrt -i 0 bash -c 'tar -C "$1" --exclude=data/backup -cf - data 2>/dev/null | zstd -1 -q >"$2"' \
     _ "$WORK/a" "$WORK/control.tar.zst" || true
   rm -f "$WORK/control.tar.zst"
-  CONTROLS_DURING=$((CONTROLS_DURING + 1))
-done
-wait "$LAT_PID"
+}
+log "latency during exports, $LATENCY_SECS s"
+during during-export "$WORK/latency-export.json" export_step
+EXPORTS_DURING=$DURING_RUNS
+log "latency during tar | zstd -1 at SCHED_IDLE (control), $LATENCY_SECS s"
+during during-control "$WORK/latency-control.json" control_step
+CONTROLS_DURING=$DURING_RUNS
 
 log "snapshot"
 T=$(now); ctl a "$A_ADMIN" data snapshot -o "$WORK/snapshot" --json >"$WORK/snapshot.json"
