@@ -7,7 +7,6 @@
 //! its manifest, which `verify` and `import` refuse by name and by content.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -19,6 +18,7 @@ use crate::error::ExportError;
 use crate::manifest::Manifest;
 use crate::timestamp::compact_utc;
 use crate::write::{ExportOptions, write_archive};
+use crate::writer_thread::WriterThread;
 
 /// What an export wrote.
 #[derive(Debug, Clone, Serialize)]
@@ -81,14 +81,15 @@ pub fn export(
     let file = create_private(&tmp).map_err(file_err("create", &tmp))?;
     let guard = RemoveOnDrop(Some(tmp.clone()));
 
-    let written = {
+    let (written, file) = std::thread::scope(|s| {
         // The snapshot is held only while writing.
         let txn = store.read()?;
-        let mut out = BufWriter::with_capacity(1 << 20, &file);
+        // The copy into the page cache runs on a thread of its own (`writer_thread`).
+        let mut out = WriterThread::new(s, "export-write", file).map_err(ExportError::Write)?;
         let written = write_archive(&txn, &mut opts, &mut out)?;
-        out.flush().map_err(ExportError::Write)?;
-        written
-    };
+        let file = out.finish().map_err(ExportError::Write)?;
+        Ok::<_, ExportError>((written, file))
+    })?;
     file.sync_all().map_err(file_err("fsync", &tmp))?;
     drop(file);
     std::fs::rename(&tmp, path).map_err(file_err("rename into place", path))?;

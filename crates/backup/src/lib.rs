@@ -41,6 +41,7 @@ pub mod timestamp;
 mod trailer;
 mod value;
 mod write;
+mod writer_thread;
 
 pub use apply::{ApplyReport, apply, apply_async};
 pub use archive::{

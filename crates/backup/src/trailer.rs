@@ -111,10 +111,6 @@ impl<W: Write> HashingWriter<W> {
         }
     }
 
-    pub(crate) fn get_ref(&self) -> &W {
-        &self.inner
-    }
-
     /// Write the trailer for every byte written so far, and give back the writer.
     pub(crate) fn finish(mut self) -> io::Result<W> {
         let trailer = encode(&self.hasher.finalize());

@@ -9,6 +9,8 @@
 //! twice: once for the counts and checksums, once to write.
 
 use std::io::{self, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use redb::ReadTransaction;
 
@@ -28,6 +30,7 @@ use crate::table::{Set, Table};
 use crate::timestamp::{now_ms, rfc3339_utc};
 use crate::trailer::HashingWriter;
 use crate::value;
+use crate::writer_thread::WriterThread;
 
 mod json;
 use json::write_json;
@@ -38,10 +41,6 @@ pub const CHUNK_BYTES_TARGET: usize = 4 << 20;
 /// zstd level: 1, the fastest of the standard levels (as `zstd -1`): an export runs on a serving
 /// node, where CPU time taken from clients matters more than the last few percent of size.
 const ZSTD_LEVEL: i32 = 1;
-/// zstd compression threads besides the exporting one. With none, a 1/10 reference set
-/// exported as fast and disturbed publish p99 less, but the full set took 7.8 s instead of
-/// 6.6 s and p99 was no better (`docs/benchmarks.md`): one worker it is.
-const ZSTD_WORKERS: u32 = 1;
 /// Progress is reported at least this often, in records.
 const PROGRESS_EVERY_RECORDS: u64 = 4096;
 /// tar's block size.
@@ -103,7 +102,7 @@ pub struct Written {
 }
 
 /// Write an archive of `txn` (one read snapshot of the store) to `out`.
-pub fn write_archive<W: Write>(
+pub fn write_archive<W: Write + Send>(
     txn: &ReadTransaction,
     opts: &mut ExportOptions<'_>,
     out: W,
@@ -300,54 +299,67 @@ fn scan(
     Ok(tally)
 }
 
-fn write_binary<W: Write>(
+fn write_binary<W: Write + Send>(
     txn: &ReadTransaction,
     plan: &Prepared,
     opts: &mut ExportOptions<'_>,
     out: &mut Counting<W>,
 ) -> Result<Manifest, ExportError> {
-    // Every byte of the header and the data frame is hashed on its way out, for the trailer.
-    let mut hashed = HashingWriter::new(&mut *out);
-    hashed
-        .write_all(&header::encode(FORMAT_VERSION, 0))
-        .map_err(ExportError::Write)?;
-    let mut enc =
-        zstd::stream::write::Encoder::new(hashed, ZSTD_LEVEL).map_err(ExportError::Write)?;
-    enc.include_checksum(true).map_err(ExportError::Write)?;
-    // One zstd worker thread compresses while this thread reads, checks and frames records.
-    enc.multithread(ZSTD_WORKERS).map_err(ExportError::Write)?;
-    let mut body = TarBody {
-        tar: tar::Builder::new(enc),
-        limits: opts.limits.clone(),
-        mtime: plan.created_at_ms / 1000,
-        chunk: Vec::new(),
-        index: 0,
-        entries: 0,
-        body_bytes: 2 * TAR_BLOCK_BYTES,
-    };
-    for f in &plan.config_files {
-        body.append(&format!("config/{}", f.name), &f.bytes)?;
-    }
-    let tally = scan(txn, plan, opts, &mut body)?;
-    let manifest = plan.manifest(opts, &tally);
-    let json = serde_json::to_vec_pretty(&manifest).expect("a manifest serializes to JSON");
-    if json.len() as u64 > opts.limits.manifest_bytes_max {
-        return Err(ExportError::Limit {
-            limit: "manifest_bytes_max",
-            found: json.len() as u64,
-            max: opts.limits.manifest_bytes_max,
+    let compressed = Arc::new(AtomicU64::new(0));
+    std::thread::scope(|s| {
+        // Every byte of the header and the data frame is hashed on its way out, for the
+        // trailer.
+        let mut hashed = HashingWriter::new(Shared {
+            inner: &mut *out,
+            count: compressed.clone(),
         });
-    }
-    body.append(MANIFEST_ENTRY, &json)?;
-    let enc = body.tar.into_inner().map_err(ExportError::Write)?;
-    let hashed = enc.finish().map_err(ExportError::Write)?;
-    hashed.finish().map_err(ExportError::Write)?;
-    Ok(manifest)
+        hashed
+            .write_all(&header::encode(FORMAT_VERSION, 0))
+            .map_err(ExportError::Write)?;
+        let mut enc =
+            zstd::stream::write::Encoder::new(hashed, ZSTD_LEVEL).map_err(ExportError::Write)?;
+        enc.include_checksum(true).map_err(ExportError::Write)?;
+        // Compression runs on a thread of its own while this one reads, checks and frames
+        // records (`writer_thread`).
+        let stage = WriterThread::new(s, "export-zstd", enc).map_err(ExportError::Write)?;
+        let mut body = TarBody {
+            tar: tar::Builder::new(stage),
+            compressed: compressed.clone(),
+            limits: opts.limits.clone(),
+            mtime: plan.created_at_ms / 1000,
+            chunk: Vec::new(),
+            index: 0,
+            entries: 0,
+            body_bytes: 2 * TAR_BLOCK_BYTES,
+        };
+        for f in &plan.config_files {
+            body.append(&format!("config/{}", f.name), &f.bytes)?;
+        }
+        let tally = scan(txn, plan, opts, &mut body)?;
+        let manifest = plan.manifest(opts, &tally);
+        let json = serde_json::to_vec_pretty(&manifest).expect("a manifest serializes to JSON");
+        if json.len() as u64 > opts.limits.manifest_bytes_max {
+            return Err(ExportError::Limit {
+                limit: "manifest_bytes_max",
+                found: json.len() as u64,
+                max: opts.limits.manifest_bytes_max,
+            });
+        }
+        body.append(MANIFEST_ENTRY, &json)?;
+        let stage = body.tar.into_inner().map_err(ExportError::Write)?;
+        let enc = stage.finish().map_err(ExportError::Write)?;
+        let hashed = enc.finish().map_err(ExportError::Write)?;
+        hashed.finish().map_err(ExportError::Write)?;
+        Ok(manifest)
+    })
 }
 
-/// The binary body: a tar of config files, table chunks and the manifest, compressed.
-struct TarBody<'o, W: Write> {
-    tar: tar::Builder<zstd::stream::write::Encoder<'static, HashingWriter<&'o mut Counting<W>>>>,
+/// The binary body: a tar of config files, table chunks and the manifest, written to `T`
+/// (the compressing stage).
+struct TarBody<T: Write> {
+    tar: tar::Builder<T>,
+    /// Compressed bytes written so far, counted by the compressing thread.
+    compressed: Arc<AtomicU64>,
     limits: Limits,
     mtime: u64,
     chunk: Vec<u8>,
@@ -357,7 +369,7 @@ struct TarBody<'o, W: Write> {
     body_bytes: u64,
 }
 
-impl<W: Write> TarBody<'_, W> {
+impl<T: Write> TarBody<T> {
     fn append(&mut self, name: &str, data: &[u8]) -> Result<(), ExportError> {
         let size = data.len() as u64;
         self.entries += 1;
@@ -408,7 +420,7 @@ impl<W: Write> TarBody<'_, W> {
     }
 }
 
-impl<W: Write> Body for TarBody<'_, W> {
+impl<T: Write> Body for TarBody<T> {
     fn begin_table(&mut self, _table: Table) -> Result<(), ExportError> {
         self.index = 0;
         self.chunk.clear();
@@ -434,7 +446,25 @@ impl<W: Write> Body for TarBody<'_, W> {
     }
 
     fn archive_bytes(&self) -> u64 {
-        self.tar.get_ref().get_ref().get_ref().count
+        self.compressed.load(Ordering::Relaxed)
+    }
+}
+
+/// A writer that counts what passes through it where another thread can read it.
+struct Shared<W> {
+    inner: W,
+    count: Arc<AtomicU64>,
+}
+
+impl<W: Write> Write for Shared<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
     }
 }
 
