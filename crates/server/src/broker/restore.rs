@@ -35,7 +35,7 @@ impl Broker {
         let now = now_ms();
         let mut bad = 0usize;
         let mut orphans = Vec::new();
-        let mut slots: HashMap<String, Arc<Slot>> = HashMap::new();
+        let mut slots: HashMap<String, Arc<Slot>> = HashMap::with_capacity(loaded.sessions.len());
         for (client, rec) in std::mem::take(&mut loaded.sessions) {
             let id = ClientId::new(&client);
             let will = rec.will.as_ref().and_then(|w| {
