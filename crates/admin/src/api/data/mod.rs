@@ -113,9 +113,9 @@ pub async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::Internal(format!("background task failed: {e}")))?
 }
 
-/// Run `f` on a thread of its own at the lowest CPU priority (nice 19 on Linux; the zstd
-/// worker it starts inherits it), so that a long export yields the CPU to client traffic
-/// whenever both want it. The thread ends with `f`.
+/// Run `f` on a thread of its own at the lowest CPU priority (nice 19 on Linux; the threads
+/// it starts, such as an export's compressing and writing stages, inherit it), so that a long
+/// export yields the CPU to client traffic whenever both want it. The thread ends with `f`.
 pub async fn background<T: Send + 'static>(
     name: &str,
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
