@@ -189,7 +189,7 @@ pub fn inspect(path: &Path) -> Result<ArchiveSummary, ReadError> {
     verify(path)
 }
 
-fn read_any<R: BufRead>(
+fn read_any<R: BufRead + Send>(
     format: Format,
     reader: R,
     limits: &Limits,

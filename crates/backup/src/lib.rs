@@ -35,6 +35,7 @@ mod node_config;
 mod plan;
 mod read_binary;
 mod read_json;
+mod reader_thread;
 mod source;
 pub mod table;
 pub mod timestamp;

@@ -20,6 +20,7 @@ use crate::header::{self, HEADER_BYTES};
 use crate::key::Key;
 use crate::limits::Limits;
 use crate::manifest::{ConfigFile, Manifest, check_config_name};
+use crate::reader_thread::ReaderThread;
 use crate::table::Table;
 use crate::trailer::{self, HashingReader};
 use crate::value;
@@ -34,7 +35,7 @@ pub(crate) const MANIFEST_ENTRY: &str = "MANIFEST.json";
 /// Read and check a whole binary archive. With `keep`, the rows are kept in the result.
 /// Every byte read is hashed for the checksum trailer, which is checked last: the result
 /// exists only once the whole file, trailer included, has been read and checked.
-pub(crate) fn read_binary<R: Read>(
+pub(crate) fn read_binary<R: Read + Send>(
     input: R,
     limits: &Limits,
     keep: bool,
@@ -61,25 +62,34 @@ pub(crate) fn read_binary<R: Read>(
         .window_log_max(ZSTD_WINDOW_LOG_MAX)
         .map_err(|e| body_fault("(compressed body)", e))?;
     let body = Bounded::new(decoder, limits.archive_total_bytes_max);
-    let mut tar = tar::Archive::new(body);
-    let mut reader = EntryReader::new(limits, keep);
-    {
-        let entries = tar.entries().map_err(|e| body_fault("(tar)", e))?.raw(true);
-        for entry in entries {
-            let mut entry = entry.map_err(|e| body_fault(&reader.after(), e))?;
-            reader.entry(&mut entry)?;
+    // Decompression runs ahead on a thread of its own while this one parses and checks
+    // (`reader_thread`).
+    std::thread::scope(|s| {
+        let staged = ReaderThread::new(s, "verify-zstd", body)
+            .map_err(|e| body_fault("(compressed body)", e))?;
+        let mut tar = tar::Archive::new(staged);
+        let mut reader = EntryReader::new(limits, keep);
+        {
+            let entries = tar.entries().map_err(|e| body_fault("(tar)", e))?.raw(true);
+            for entry in entries {
+                let mut entry = entry.map_err(|e| body_fault(&reader.after(), e))?;
+                reader.entry(&mut entry)?;
+            }
         }
-    }
-    let contents = reader.finish(version)?;
+        let contents = reader.finish(version)?;
 
-    // After the tar's first end-of-archive block: only zero padding, then the zstd frame's
-    // end (which checks the frame checksum), then the checksum trailer over every byte
-    // before it, then the end of the file.
-    let mut body = tar.into_inner();
-    drain_zeros(&mut body)?;
-    let mut rest = body.into_inner().finish();
-    trailer::read_and_check(&mut rest)?;
-    converter.convert(contents)
+        // After the tar's first end-of-archive block: only zero padding, then the zstd
+        // frame's end (which checks the frame checksum), then the checksum trailer over
+        // every byte before it, then the end of the file.
+        let mut staged = tar.into_inner();
+        drain_zeros(&mut staged)?;
+        let body = staged
+            .finish()
+            .map_err(|e| body_fault("(compressed body)", e))?;
+        let mut rest = body.into_inner().finish();
+        trailer::read_and_check(&mut rest)?;
+        converter.convert(contents)
+    })
 }
 
 /// Where an entry belongs, from its name.
