@@ -3,10 +3,10 @@
 //!
 //! An export has three stages, like `tar | zstd > file`: reading, checking and framing the
 //! records; compressing them; and copying the result into the page cache. In a profile of the
-//! reference set's export (`docs/benchmarks.md`) the first took 3.6 s, compression 2.4 s and
-//! the copy 1.1 s, and with zstd's own worker thread the first stage still waited for the
-//! second for a fifth of the time. Each stage on its own thread, with a few buffers between
-//! them, lets them overlap. The buffers go back and forth, so after the first few no new
+//! reference set's export (`docs/benchmarks.md`), the exporting thread spent 4.95 s, 1.1 s of
+//! it on the copy, while zstd's one worker thread compressed for 2.1 s; the exporting thread
+//! went to sleep 884 times waiting for that worker. Each stage on its own thread, with a few
+//! buffers between them, lets them overlap (3.5 to 3.7 s for the same export). The buffers go back and forth, so after the first few no new
 //! memory is touched.
 
 use std::io::{self, Write};
