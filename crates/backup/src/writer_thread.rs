@@ -6,8 +6,8 @@
 //! reference set's export (`docs/benchmarks.md`), the exporting thread spent 4.95 s, 1.1 s of
 //! it on the copy, while zstd's one worker thread compressed for 2.1 s; the exporting thread
 //! went to sleep 884 times waiting for that worker. Each stage on its own thread, with a few
-//! buffers between them, lets them overlap (3.5 to 3.7 s for the same export). The buffers go back and forth, so after the first few no new
-//! memory is touched.
+//! buffers between them, lets them overlap (3.5 to 3.7 s for the same export). The buffers go
+//! back and forth, so after the first few no new memory is touched.
 
 use std::io::{self, Write};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -81,13 +81,21 @@ impl<'scope, W: Write + Send + 'scope> WriterThread<'scope, W> {
         }
     }
 
-    /// The thread's error, once it has stopped.
-    fn failure(&mut self) -> io::Error {
+    /// Close the channel, wait for the thread, and take its result.
+    fn join(&mut self) -> io::Result<W> {
         self.full = None;
         match self.thread.take().map(ScopedJoinHandle::join) {
-            Some(Ok(Err(e))) => e,
-            Some(Err(_)) => io::Error::other("the archive writing thread panicked"),
-            _ => io::Error::other("the archive writing thread has stopped"),
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(io::Error::other("the archive writing thread panicked")),
+            None => Err(io::Error::other("the archive writing thread has stopped")),
+        }
+    }
+
+    /// The thread's error, once it has stopped.
+    fn failure(&mut self) -> io::Error {
+        match self.join() {
+            Err(e) => e,
+            Ok(_) => io::Error::other("the archive writing thread has stopped"),
         }
     }
 
@@ -96,12 +104,7 @@ impl<'scope, W: Write + Send + 'scope> WriterThread<'scope, W> {
         if !self.buf.is_empty() {
             self.hand_over()?;
         }
-        self.full = None;
-        match self.thread.take().map(ScopedJoinHandle::join) {
-            Some(Ok(result)) => result,
-            Some(Err(_)) => Err(io::Error::other("the archive writing thread panicked")),
-            None => Err(io::Error::other("the archive writing thread has stopped")),
-        }
+        self.join()
     }
 }
 
