@@ -23,6 +23,7 @@ mod apply;
 mod archive;
 mod contents;
 pub mod convert;
+mod courtesy;
 mod error;
 mod export;
 mod frame;

@@ -16,6 +16,7 @@ use redb::ReadTransaction;
 
 use crate::contents::{Format, Tally};
 use crate::convert::FORMAT_VERSION;
+use crate::courtesy::Courtesy;
 use crate::error::ExportError;
 use crate::frame::encode_frame;
 use crate::header;
@@ -242,6 +243,7 @@ fn scan(
     }
     let mut key_bytes = Vec::new();
     let mut frame = Vec::new();
+    let mut courtesy = Courtesy::default();
     let mut report = |records: u64, body: &dyn Body| {
         if let Some(p) = opts.progress.as_mut() {
             p(Progress {
@@ -288,6 +290,7 @@ fn scan(
                     reason,
                 })?;
             body.record(table, &key, value, &frame)?;
+            courtesy.record(frame.len());
             if tally.records % PROGRESS_EVERY_RECORDS == 0 {
                 report(tally.records, &*body);
             }

@@ -7,11 +7,15 @@
 //! it on the copy, while zstd's one worker thread compressed for 2.1 s; the exporting thread
 //! went to sleep 884 times waiting for that worker. Each stage on its own thread, with a few
 //! buffers between them, lets them overlap (3.5 to 3.7 s for the same export). The buffers go
-//! back and forth, so after the first few no new memory is touched.
+//! back and forth, so after the first few no new memory is touched. The thread writes each
+//! buffer in slices and yields between them, so that it never keeps a broker thread waiting
+//! for long ([`crate::courtesy`]).
 
 use std::io::{self, Write};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::{Scope, ScopedJoinHandle};
+
+use crate::courtesy::{Courtesy, YIELD_EVERY_BYTES};
 
 /// Bytes gathered before a buffer is handed to the writing thread.
 const BUFFER_BYTES: usize = 1 << 20;
@@ -40,8 +44,13 @@ impl<'scope, W: Write + Send + 'scope> WriterThread<'scope, W> {
         let thread = std::thread::Builder::new()
             .name(name.to_string())
             .spawn_scoped(scope, move || {
+                let mut courtesy = Courtesy::default();
                 for mut buf in to_write {
-                    inner.write_all(&buf)?;
+                    // In slices, each followed by a yield (see `courtesy`).
+                    for slice in buf.chunks(YIELD_EVERY_BYTES) {
+                        inner.write_all(slice)?;
+                        courtesy.give_way();
+                    }
                     buf.clear();
                     // The other side may be gone (it failed); the buffer is then dropped.
                     let _ = give_back.send(buf);
