@@ -3,18 +3,19 @@
 //! An export runs beside live traffic, at nice 19, on three threads. On Linux that nice value
 //! is not enough: once the scheduler has picked a nice-19 thread, a broker thread that wakes on
 //! the same CPU may wait for the next tick (4 ms at `HZ=250`) before it runs. On the 2-core
-//! reference machine, `perf sched` showed the broker's and the clients' threads waiting up to
-//! 3.5 to 4 ms (p99.9) during an export, against 0.5 to 0.7 ms without one, and the export's
-//! own threads on the CPU for most of those waits. Calling `sched_yield` every 256 records or
-//! 64 KiB, and writing in 64 KiB slices (a long `write` cannot be preempted in a kernel built
-//! without full preemption), brought those waits back to about 1 ms and publish p99 during
-//! exports from about 3 × to about 1.1 × its baseline; the export itself is no slower (see
-//! `docs/benchmarks.md`, session 6). A yield with nothing else to run returns at once.
+//! reference machine, `perf sched timehist` showed the broker's and the clients' threads
+//! waiting for a CPU up to 3.5 to 4 ms (p99.9) during an export, against 0.5 to 0.7 ms without
+//! one, with the export's own threads on that CPU for most of those waits; its file writes of
+//! 1 MiB were the longest (a `write` cannot be preempted in a kernel built without full
+//! preemption). So the export's threads call `sched_yield` every [`YIELD_EVERY_RECORDS`]
+//! records or [`YIELD_EVERY_BYTES`] bytes, and its writing stages write in slices of that
+//! size. The waits fell to 0.7 to 0.8 ms (p99.9) and the export is no slower; figures in
+//! `docs/benchmarks.md` (session 6). A yield with nothing else to run returns at once.
 
 /// Records between two yields at most.
-pub(crate) const YIELD_EVERY_RECORDS: u32 = 256;
+pub(crate) const YIELD_EVERY_RECORDS: u32 = 64;
 /// Bytes handled between two yields at most, and the slice a writing stage writes at once.
-pub(crate) const YIELD_EVERY_BYTES: usize = 64 << 10;
+pub(crate) const YIELD_EVERY_BYTES: usize = 16 << 10;
 
 /// Counts the work done since the last yield, and yields when it reaches either bound.
 #[derive(Debug, Default)]
