@@ -1,4 +1,4 @@
-//! [`Courtesy`]: an export's threads give the CPU back to the broker every ~100 µs of work.
+//! [`Courtesy`]: an export's threads give the CPU back to the broker every few tens of µs of work.
 //!
 //! An export runs beside live traffic, at nice 19, on three threads. On Linux that nice value
 //! is not enough: once the scheduler has picked a nice-19 thread, a broker thread that wakes on
