@@ -10,12 +10,16 @@
 //! The store copy is a new redb database filled from one read transaction
 //! (`Store::copy_to`), never a copy of the live file. The manifest is written last, through
 //! a temporary file, fsync and rename: a dir without it is an unfinished snapshot.
+//!
+//! The snapshot runs beside live traffic at nice 19, and both its copy and its hashing yield
+//! the CPU every few tens of µs of work (`holdfast_store::courtesy`).
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Component, Path, PathBuf};
 
 use holdfast_backup::timestamp::{now_ms, rfc3339_utc};
+use holdfast_store::courtesy::{Courtesy, YIELD_EVERY_BYTES};
 use holdfast_store::{Store, StoreError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -361,7 +365,9 @@ fn hash_file_with(
 ) -> Result<(u64, String), SnapshotError> {
     let mut f = File::open(path).map_err(io("read", path))?;
     let mut h = blake3::Hasher::new();
-    let mut buf = vec![0u8; 1 << 16];
+    // Slices of the courtesy's size, each followed by a yield: hashing runs beside traffic.
+    let mut buf = vec![0u8; YIELD_EVERY_BYTES];
+    let mut courtesy = Courtesy::default();
     let mut bytes = 0u64;
     let mut reported = 0u64;
     loop {
@@ -372,6 +378,7 @@ fn hash_file_with(
             Err(e) => return Err(io("read", path)(e)),
         };
         h.update(&buf[..n]);
+        courtesy.record(n);
         bytes += n as u64;
         if bytes - reported >= HASH_REPORT_BYTES {
             reported = bytes;

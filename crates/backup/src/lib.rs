@@ -23,7 +23,6 @@ mod apply;
 mod archive;
 mod contents;
 pub mod convert;
-mod courtesy;
 mod error;
 mod export;
 mod frame;

@@ -16,6 +16,7 @@ use std::ops::Range;
 use std::str::FromStr;
 use std::sync::Arc;
 
+use holdfast_store::courtesy::Courtesy;
 use holdfast_store::{Command, Store};
 use redb::ReadTransaction;
 use serde::{Deserialize, Serialize};
@@ -276,15 +277,19 @@ pub(crate) fn plan_contents(
     // Archive rows left unwritten because they equal the store's; written back if their
     // client's session is removed.
     let mut unchanged_rows: Vec<(Table, &Key, &[u8])> = Vec::new();
+    // Planning runs beside traffic: a yield every few rows.
+    let mut courtesy = Courtesy::default();
 
     for table in Table::of_sets(&sets) {
         let mut local: BTreeMap<Key, Vec<u8>> = BTreeMap::new();
         source::for_each_row::<ImportError>(snapshot, table, &mut |k, v| {
+            courtesy.record(v.len());
             local.insert(k, v.to_vec());
             Ok(())
         })?;
         let mut tp = TablePlan::default();
         for (index, (key, value)) in contents.rows(table).iter().enumerate() {
+            courtesy.record(value.len());
             match local.remove(key) {
                 None => {
                     tp.adds += 1;
@@ -393,8 +398,10 @@ fn put_runs(contents: &Contents, runs: &[Run], out: &mut Vec<Command>) -> Result
 }
 
 fn put_each(contents: &Contents, runs: &[Run], out: &mut Vec<Command>) -> Result<(), ImportError> {
+    let mut courtesy = Courtesy::default();
     for run in runs {
         for (key, value) in &contents.rows(run.table)[run.rows.clone()] {
+            courtesy.record(value.len());
             out.push(put(run.table, key, value)?);
         }
     }

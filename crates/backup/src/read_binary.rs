@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::io::{self, Read};
 
+use holdfast_store::courtesy::Courtesy;
 use tar::EntryType;
 
 use crate::contents::{Contents, Row, Tally};
@@ -163,6 +164,8 @@ struct EntryReader<'l> {
     tables: BTreeMap<Table, Vec<Row>>,
     manifest: Option<Manifest>,
     frame: Vec<u8>,
+    /// Yields the CPU every few records: an import's verify runs beside traffic.
+    courtesy: Courtesy,
 }
 
 impl<'l> EntryReader<'l> {
@@ -179,6 +182,7 @@ impl<'l> EntryReader<'l> {
             tables: BTreeMap::new(),
             manifest: None,
             frame: Vec::new(),
+            courtesy: Courtesy::default(),
         }
     }
 
@@ -337,6 +341,7 @@ impl<'l> EntryReader<'l> {
                 }
             };
             consumed += self.frame.len() as u64;
+            self.courtesy.record(self.frame.len());
             let at =
                 |reason: String| ReadFault::corrupt(format!("{shown}, record {index}"), reason);
             if self.tally.records >= self.limits.archive_records_max {

@@ -10,6 +10,8 @@ use std::io::{self, Read};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::{Scope, ScopedJoinHandle};
 
+use holdfast_store::courtesy::Courtesy;
+
 /// Bytes the thread reads before it hands a buffer over.
 const BUFFER_BYTES: usize = 1 << 20;
 /// Buffers read ahead at most.
@@ -98,13 +100,18 @@ impl<'scope, R: Read + Send + 'scope> ReaderThread<'scope, R> {
 fn fill<R: Read>(r: &mut R, buf: &mut Vec<u8>) -> (bool, Option<io::Error>) {
     buf.resize(BUFFER_BYTES, 0);
     let mut n = 0;
+    // Decompressing is CPU work beside traffic: a yield after each piece read.
+    let mut courtesy = Courtesy::default();
     let result = loop {
         if n == BUFFER_BYTES {
             break (false, None);
         }
         match r.read(&mut buf[n..]) {
             Ok(0) => break (true, None),
-            Ok(k) => n += k,
+            Ok(k) => {
+                n += k;
+                courtesy.record(k);
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => break (false, Some(e)),
         }

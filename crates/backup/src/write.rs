@@ -16,7 +16,6 @@ use redb::ReadTransaction;
 
 use crate::contents::{Format, Tally};
 use crate::convert::FORMAT_VERSION;
-use crate::courtesy::Courtesy;
 use crate::error::ExportError;
 use crate::frame::encode_frame;
 use crate::header;
@@ -32,6 +31,7 @@ use crate::timestamp::{now_ms, rfc3339_utc};
 use crate::trailer::HashingWriter;
 use crate::value;
 use crate::writer_thread::WriterThread;
+use holdfast_store::courtesy::Courtesy;
 
 mod json;
 use json::write_json;

@@ -9,13 +9,13 @@
 //! buffers between them, lets them overlap (3.5 to 3.7 s for the same export). The buffers go
 //! back and forth, so after the first few no new memory is touched. The thread writes each
 //! buffer in slices and yields between them, so that it never keeps a broker thread waiting
-//! for long ([`crate::courtesy`]).
+//! for long ([`holdfast_store::courtesy`]).
 
 use std::io::{self, Write};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::{Scope, ScopedJoinHandle};
 
-use crate::courtesy::{Courtesy, YIELD_EVERY_BYTES};
+use holdfast_store::courtesy::{Courtesy, YIELD_EVERY_BYTES};
 
 /// Bytes gathered before a buffer is handed to the writing thread.
 const BUFFER_BYTES: usize = 1 << 20;

@@ -5,6 +5,9 @@
 //! table, `meta` included, is read from ONE read transaction (one consistent cut) and written
 //! into a fresh database in ONE write transaction, committed durably. The live file is never
 //! copied byte by byte, so a copy can never catch a half-written page.
+//!
+//! The copy runs beside live traffic, so it yields the CPU every few records
+//! ([`crate::courtesy`]).
 
 use std::fs::OpenOptions;
 use std::path::Path;
@@ -12,6 +15,7 @@ use std::path::Path;
 use redb::{Database, ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
 
 use crate::StoreError;
+use crate::courtesy::Courtesy;
 use crate::schema::*;
 use crate::store::Store;
 
@@ -53,18 +57,19 @@ pub fn copy_snapshot(txn: &ReadTransaction, dest: &Path) -> Result<StoreCopy, St
         source,
     })?;
     let w = db.begin_write()?;
+    let c = &mut Courtesy::default();
     let tables = vec![
-        ("meta", copy_table(txn, &w, META)?),
-        ("cluster_config", copy_table(txn, &w, CLUSTER_CONFIG)?),
-        ("users", copy_table(txn, &w, USERS)?),
-        ("acl", copy_table(txn, &w, ACL)?),
-        ("banned", copy_table(txn, &w, BANNED)?),
-        ("api_keys", copy_table(txn, &w, API_KEYS)?),
-        ("retained", copy_table(txn, &w, RETAINED)?),
-        ("sessions", copy_table(txn, &w, SESSIONS)?),
-        ("subscriptions", copy_table(txn, &w, SUBSCRIPTIONS)?),
-        ("queued", copy_table(txn, &w, QUEUED)?),
-        ("inflight", copy_table(txn, &w, INFLIGHT)?),
+        ("meta", copy_table(txn, &w, META, c)?),
+        ("cluster_config", copy_table(txn, &w, CLUSTER_CONFIG, c)?),
+        ("users", copy_table(txn, &w, USERS, c)?),
+        ("acl", copy_table(txn, &w, ACL, c)?),
+        ("banned", copy_table(txn, &w, BANNED, c)?),
+        ("api_keys", copy_table(txn, &w, API_KEYS, c)?),
+        ("retained", copy_table(txn, &w, RETAINED, c)?),
+        ("sessions", copy_table(txn, &w, SESSIONS, c)?),
+        ("subscriptions", copy_table(txn, &w, SUBSCRIPTIONS, c)?),
+        ("queued", copy_table(txn, &w, QUEUED, c)?),
+        ("inflight", copy_table(txn, &w, INFLIGHT, c)?),
     ];
     // Redb's default durability: the commit is fsynced before it returns.
     w.commit()?;
@@ -76,13 +81,16 @@ fn copy_table<K: redb::Key + 'static>(
     txn: &ReadTransaction,
     w: &WriteTransaction,
     def: TableDefinition<K, &[u8]>,
+    courtesy: &mut Courtesy,
 ) -> Result<u64, StoreError> {
     let src = txn.open_table(def)?;
     let mut dst = w.open_table(def)?;
     let mut n = 0u64;
     for e in src.iter()? {
         let (k, v) = e?;
-        dst.insert(k.value(), v.value())?;
+        let v = v.value();
+        dst.insert(k.value(), v)?;
+        courtesy.record(v.len());
         n += 1;
     }
     Ok(n)

@@ -14,6 +14,7 @@
 
 pub mod command;
 mod copy;
+pub mod courtesy;
 mod error;
 mod partial;
 pub mod records;

@@ -25,7 +25,9 @@ use utoipa::ToSchema;
 
 use super::export::CutView;
 use super::jobs::{AsyncQuery, accepted, wants_async};
-use super::{ArchiveFormat, SetName, blocking, elapsed_ms, existing_file, node_config, set_names};
+use super::{
+    ArchiveFormat, SetName, background, blocking, elapsed_ms, existing_file, node_config, set_names,
+};
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{JsonBody, QueryParams};
@@ -252,7 +254,8 @@ async fn run(
     let archive_bytes = std::fs::metadata(&path).map(|m| m.len()).ok();
     progress.phase(JobPhase::Verifying);
     progress.bytes(0, archive_bytes);
-    let archive = blocking(move || {
+    // Verify and plan at the lowest priority, like an export: the node keeps serving.
+    let archive = background("holdfast-import", move || {
         Archive::open(&path)
             .and_then(Archive::verify)
             .map_err(|e| ApiError::bad(format!("{e}; nothing was imported")))
@@ -294,7 +297,7 @@ async fn run(
     progress.phase(JobPhase::Planning);
     let plan_started = Instant::now();
     let store = st.broker.store.clone();
-    let (archive, plan) = blocking(move || {
+    let (archive, plan) = background("holdfast-import", move || {
         let opts = PlanOptions {
             mode: mode.into(),
             sets: sets.as_deref(),

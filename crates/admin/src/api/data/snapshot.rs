@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::jobs::{AsyncQuery, accepted, wants_async};
-use super::{blocking, elapsed_ms};
+use super::{background, blocking, elapsed_ms};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{JsonBody, QueryParams};
 use crate::jobs::{Job, JobKind, JobPhase, JobProgress, JobResult};
@@ -88,7 +88,8 @@ async fn run(
     let started = Instant::now();
     let node = st.node.clone();
     let store = st.broker.store.clone();
-    let result = blocking(move || {
+    // At the lowest priority, like an export: the node keeps serving.
+    let result = background("holdfast-snapshot", move || {
         let src = SnapshotSource {
             store: &store,
             data_dir: &node.data_dir,

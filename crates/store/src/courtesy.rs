@@ -1,6 +1,7 @@
-//! [`Courtesy`]: an export's threads give the CPU back to the broker every few tens of µs of work.
+//! [`Courtesy`]: a long job beside live traffic (an export, a hot snapshot's copy and hashing,
+//! an import's verify) gives the CPU back to the broker every few tens of µs of work.
 //!
-//! An export runs beside live traffic, at nice 19, on three threads. On Linux that nice value
+//! Such a job runs at nice 19; an export runs on three threads. On Linux that nice value
 //! is not enough: once the scheduler has picked a nice-19 thread, a broker thread that wakes on
 //! the same CPU may wait for the next tick (4 ms at `HZ=250`) before it runs. On the 2-core
 //! reference machine, `perf sched timehist` showed the broker's and the clients' threads
@@ -13,13 +14,13 @@
 //! `docs/benchmarks.md` (session 6). A yield with nothing else to run returns at once.
 
 /// Records between two yields at most.
-pub(crate) const YIELD_EVERY_RECORDS: u32 = 64;
+pub const YIELD_EVERY_RECORDS: u32 = 64;
 /// Bytes handled between two yields at most, and the slice a writing stage writes at once.
-pub(crate) const YIELD_EVERY_BYTES: usize = 16 << 10;
+pub const YIELD_EVERY_BYTES: usize = 16 << 10;
 
 /// Counts the work done since the last yield, and yields when it reaches either bound.
 #[derive(Debug, Default)]
-pub(crate) struct Courtesy {
+pub struct Courtesy {
     records: u32,
     bytes: usize,
     /// Yields so far.
@@ -29,7 +30,7 @@ pub(crate) struct Courtesy {
 
 impl Courtesy {
     /// One record of `bytes` handled.
-    pub(crate) fn record(&mut self, bytes: usize) {
+    pub fn record(&mut self, bytes: usize) {
         self.records += 1;
         self.bytes += bytes;
         if self.records >= YIELD_EVERY_RECORDS || self.bytes >= YIELD_EVERY_BYTES {
@@ -38,7 +39,7 @@ impl Courtesy {
     }
 
     /// Yield now (after a slice of [`YIELD_EVERY_BYTES`] was written, for example).
-    pub(crate) fn give_way(&mut self) {
+    pub fn give_way(&mut self) {
         std::thread::yield_now();
         self.records = 0;
         self.bytes = 0;
