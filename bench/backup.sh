@@ -255,8 +255,9 @@ times = {"export": $EXPORT_S, "export_download": $EXPORT_O_S, "tar_zstd": $TAR_S
          "verify": $VERIFY_S, "import": $IMPORT_S, "snapshot": $SNAPSHOT_S,
          "export_node": $EXPORT_NODE_S, "fill": fill["total_s"]}
 # Export and tar | zstd: the median of these runs is in times.
-runs_s = {"export": [${EXPORT_RUNS[*]}], "export_node": [${EXPORT_NODE_RUNS[*]}],
-          "tar_zstd": [${TAR_RUNS[*]}]}
+runs_s = {"export": [$(IFS=,; echo "${EXPORT_RUNS[*]}")],
+          "export_node": [$(IFS=,; echo "${EXPORT_NODE_RUNS[*]}")],
+          "tar_zstd": [$(IFS=,; echo "${TAR_RUNS[*]}")]}
 snapshot_bytes = sum(os.path.getsize(os.path.join(d, f))
                      for d, _, fs in os.walk(os.path.join(work, "snapshot")) for f in fs)
 sizes = {"export": export["bytes"], "tar_zstd": size("data.tar.zst"), "store": $STORE_BYTES,

@@ -12,6 +12,7 @@ use std::io::{self, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use holdfast_store::courtesy::Courtesy;
 use redb::ReadTransaction;
 
 use crate::contents::{Format, Tally};
@@ -31,7 +32,6 @@ use crate::timestamp::{now_ms, rfc3339_utc};
 use crate::trailer::HashingWriter;
 use crate::value;
 use crate::writer_thread::WriterThread;
-use holdfast_store::courtesy::Courtesy;
 
 mod json;
 use json::write_json;
