@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 
+use holdfast_store::courtesy::Courtesy;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -192,6 +193,8 @@ fn read_table(
     tally.tables.entry(table).or_default();
     let mut rows = Vec::new();
     let mut frame = Vec::new();
+    // Checking records is CPU work beside traffic (an import's verify): a yield every few.
+    let mut courtesy = Courtesy::default();
     for (index, rec) in records.into_iter().enumerate() {
         let at = |reason: String| ReadFault::corrupt(format!("tables.{table}[{index}]"), reason);
         if tally.records >= limits.archive_records_max {
@@ -222,6 +225,7 @@ fn read_table(
         encode_frame(&key_bytes, &value, &mut frame);
         debug_assert_eq!(frame.len() as u64, size + FRAME_OVERHEAD_BYTES);
         tally.record(table, &key, &frame).map_err(at)?;
+        courtesy.record(frame.len());
         if keep {
             rows.push((key, value));
         }
