@@ -19,6 +19,7 @@
 pub mod api;
 pub mod auth;
 pub mod bootstrap;
+pub mod data_stats;
 pub mod error;
 pub mod extract;
 pub mod jobs;
@@ -93,6 +94,7 @@ pub fn serve(listener: AdminListener, broker: Arc<Broker>, opts: AdminOptions) -
         keys: Arc::default(),
         writes: Arc::default(),
         jobs: Arc::default(),
+        data_stats: Arc::default(),
         started: Instant::now(),
         started_at_ms: now_ms(),
         metrics_public: opts.metrics_public,

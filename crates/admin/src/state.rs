@@ -8,6 +8,7 @@ use std::time::Instant;
 use holdfast_server::Broker;
 
 use crate::auth::KeyCache;
+use crate::data_stats::DataStats;
 use crate::jobs::Jobs;
 
 /// Facts about this node that the broker itself does not hold.
@@ -40,6 +41,8 @@ pub struct AppState {
     pub writes: Arc<tokio::sync::Mutex<()>>,
     /// Data jobs (export, import, snapshot run with `?async=true`), running and recent.
     pub jobs: Arc<Jobs>,
+    /// What the data jobs did since the node started, for `/metrics`.
+    pub data_stats: Arc<DataStats>,
     /// When the node started serving, for uptime.
     pub started: Instant,
     /// The same, Unix milliseconds.

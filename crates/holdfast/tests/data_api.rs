@@ -185,3 +185,102 @@ fn bad_export_and_import_requests_are_refused() {
         )
         .assert_err(400, "absolute path");
 }
+
+/// `name{kind="kind"}` in a Prometheus text scrape, if present.
+fn metric(scrape: &str, name: &str, kind: &str) -> Option<f64> {
+    let head = format!("{name}{{kind=\"{kind}\"}} ");
+    scrape.lines().find_map(|l| {
+        l.strip_prefix(&head)
+            .map(|v| v.trim().parse().expect("a number"))
+    })
+}
+
+#[test]
+fn data_jobs_are_counted_in_the_metrics() {
+    let b = Broker::start_with_admin(&[], None);
+    let admin = api(&b);
+    let scrape = || admin.get("/metrics").body;
+    let now_secs = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs() as f64
+    };
+    let m = scrape();
+    for kind in ["export", "import", "snapshot"] {
+        assert_eq!(
+            metric(&m, "holdfast_data_jobs_succeeded_total", kind),
+            Some(0.0),
+            "{m}"
+        );
+        assert_eq!(
+            metric(&m, "holdfast_data_jobs_failed_total", kind),
+            Some(0.0)
+        );
+        assert_eq!(
+            metric(&m, "holdfast_data_last_success_timestamp_seconds", kind),
+            None,
+            "no success yet: no timestamp"
+        );
+    }
+
+    let before = now_secs();
+    let e = export(&admin, json!({}));
+    let name = e["name"].as_str().expect("name").to_string();
+    let archive_bytes = e["bytes"].as_u64().expect("bytes") as f64;
+    // A dry run changes nothing and is not counted; a corrupt archive is a failed import.
+    assert_eq!(import(&admin, &name, "merge", true).status, 200);
+    std::fs::write(b.data_dir().join("backup/bad.hfx"), b"not an archive").expect("write");
+    import(&admin, "bad.hfx", "merge", false).assert_err(400, "nothing was imported");
+    let imported = import(&admin, &name, "merge", false);
+    assert_eq!(imported.status, 200, "{}", imported.body);
+    let snap_dir = tempfile::tempdir().expect("tempdir");
+    let snap = admin.send(
+        "POST",
+        "/api/v1/data/snapshot",
+        &json!({"dir": snap_dir.path().join("s").display().to_string()}),
+    );
+    assert_eq!(snap.status, 201, "{}", snap.body);
+    let snap_bytes = snap.json()["bytes"].as_u64().expect("bytes") as f64;
+    let after = now_secs();
+
+    let m = scrape();
+    let get = |name: &str, kind: &str| {
+        metric(&m, name, kind).unwrap_or_else(|| panic!("no {name} for {kind}:\n{m}"))
+    };
+    for (kind, succeeded, failed, bytes) in [
+        ("export", 1.0, 0.0, archive_bytes),
+        ("import", 1.0, 1.0, archive_bytes),
+        ("snapshot", 1.0, 0.0, snap_bytes),
+    ] {
+        assert_eq!(
+            get("holdfast_data_jobs_succeeded_total", kind),
+            succeeded,
+            "{kind}"
+        );
+        assert_eq!(
+            get("holdfast_data_jobs_failed_total", kind),
+            failed,
+            "{kind}"
+        );
+        assert_eq!(
+            get("holdfast_data_last_success_bytes", kind),
+            bytes,
+            "{kind}"
+        );
+        let at = get("holdfast_data_last_success_timestamp_seconds", kind);
+        assert!(
+            (before.floor()..=after).contains(&at),
+            "{kind} finished at {at}, not within [{before}, {after}]"
+        );
+        let took = get("holdfast_data_last_success_duration_seconds", kind);
+        assert!(
+            took >= 0.0 && took <= after - before + 1.0,
+            "{kind} took {took} s"
+        );
+    }
+    assert!(
+        m.contains("# TYPE holdfast_data_jobs_failed_total counter"),
+        "{m}"
+    );
+}

@@ -6,12 +6,16 @@ use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::prometheus_text::{CONTENT_TYPE, encode};
+use std::sync::atomic::AtomicU64;
+
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use crate::api::node::collect;
 use crate::error::ApiError;
+use crate::jobs::JobKind;
 use crate::state::AppState;
 
 fn counter(reg: &mut Registry, name: &str, help: &str, v: u64) {
@@ -74,7 +78,65 @@ pub fn registry(st: &AppState) -> Registry {
         "Seconds since the node started",
         s.uptime_secs,
     );
+    data_jobs(&mut r, st);
     r
+}
+
+/// A `kind` label.
+type KindLabel = Vec<(String, String)>;
+
+/// The data jobs' figures (`crate::data_stats`), labelled by `kind`: export, import,
+/// snapshot. The last-success gauges appear for a kind once one has succeeded.
+fn data_jobs(r: &mut Registry, st: &AppState) {
+    let succeeded = Family::<KindLabel, Counter>::default();
+    let failed = Family::<KindLabel, Counter>::default();
+    let at = Family::<KindLabel, Gauge>::default();
+    let took = Family::<KindLabel, Gauge<f64, AtomicU64>>::default();
+    let bytes = Family::<KindLabel, Gauge>::default();
+    for (kind, name) in [
+        (JobKind::Export, "export"),
+        (JobKind::Import, "import"),
+        (JobKind::Snapshot, "snapshot"),
+    ] {
+        let f = st.data_stats.figures(kind);
+        let label = vec![("kind".to_string(), name.to_string())];
+        succeeded.get_or_create(&label).inc_by(f.succeeded);
+        failed.get_or_create(&label).inc_by(f.failed);
+        if let Some(last) = f.last_success {
+            let secs = i64::try_from(last.finished_at_ms / 1000).unwrap_or(i64::MAX);
+            at.get_or_create(&label).set(secs);
+            took.get_or_create(&label)
+                .set(last.duration_ms as f64 / 1000.0);
+            bytes
+                .get_or_create(&label)
+                .set(i64::try_from(last.bytes).unwrap_or(i64::MAX));
+        }
+    }
+    r.register(
+        "data_jobs_succeeded",
+        "Data jobs (export, import, snapshot) that succeeded since the node started",
+        succeeded,
+    );
+    r.register(
+        "data_jobs_failed",
+        "Data jobs (export, import, snapshot) that failed since the node started",
+        failed,
+    );
+    r.register(
+        "data_last_success_timestamp_seconds",
+        "When the last successful data job of this kind finished, Unix seconds",
+        at,
+    );
+    r.register(
+        "data_last_success_duration_seconds",
+        "How long the last successful data job of this kind took",
+        took,
+    );
+    r.register(
+        "data_last_success_bytes",
+        "Bytes the last successful data job of this kind wrote (export, snapshot) or read (import)",
+        bytes,
+    );
 }
 
 /// Prometheus metrics.

@@ -24,8 +24,8 @@ use utoipa::ToSchema;
 
 use super::jobs::{AsyncQuery, accepted, wants_async};
 use super::{
-    ArchiveFormat, SetName, TableCount, background, backup_dir, elapsed_ms, ensure_backup_dir,
-    set_names, table_counts,
+    ArchiveFormat, SetName, TableCount, background, backup_dir, counted, elapsed_ms,
+    ensure_backup_dir, set_names, table_counts,
 };
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{JsonBody, QueryParams};
@@ -109,8 +109,20 @@ pub async fn export(
     Ok((StatusCode::CREATED, Json(result)).into_response())
 }
 
-/// Write the archive, reporting records and bytes to `progress` as it goes.
+/// [`write`], counted in the node's data-job figures.
 async fn run(
+    st: AppState,
+    sets: Vec<Set>,
+    format: ArchiveFormat,
+    progress: Arc<JobProgress>,
+) -> Result<ExportResult, ApiError> {
+    let stats = st.data_stats.clone();
+    let work = write(st, sets, format, progress);
+    counted(&stats, JobKind::Export, work, |r| r.bytes).await
+}
+
+/// Write the archive, reporting records and bytes to `progress` as it goes.
+async fn write(
     st: AppState,
     sets: Vec<Set>,
     format: ArchiveFormat,

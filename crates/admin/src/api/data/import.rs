@@ -26,7 +26,8 @@ use utoipa::ToSchema;
 use super::export::CutView;
 use super::jobs::{AsyncQuery, accepted, wants_async};
 use super::{
-    ArchiveFormat, SetName, background, blocking, elapsed_ms, existing_file, node_config, set_names,
+    ArchiveFormat, SetName, background, blocking, counted, elapsed_ms, existing_file, node_config,
+    set_names,
 };
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
@@ -235,9 +236,26 @@ impl Checked {
     }
 }
 
+/// [`import_archive`], counted in the node's data-job figures with the archive's size, unless
+/// it is a dry run (which changes nothing).
+async fn run(
+    st: AppState,
+    caller: Caller,
+    checked: Checked,
+    progress: Arc<JobProgress>,
+) -> Result<ImportResult, ApiError> {
+    if checked.req.dry_run {
+        return import_archive(st, caller, checked, progress).await;
+    }
+    let stats = st.data_stats.clone();
+    let bytes = std::fs::metadata(&checked.path).map_or(0, |m| m.len());
+    let work = import_archive(st, caller, checked, progress);
+    counted(&stats, JobKind::Import, work, |_| bytes).await
+}
+
 /// The import itself, reporting its phases to `progress`: the archive's bytes and records
 /// once verified, then waiting for other writes, planning, and the commit.
-async fn run(
+async fn import_archive(
     st: AppState,
     caller: Caller,
     checked: Checked,

@@ -19,13 +19,17 @@ pub mod jobs;
 pub mod node_config;
 pub mod snapshot;
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use holdfast_backup::Set;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::data_stats::{DataStats, LastSuccess};
 use crate::error::ApiError;
+use crate::jobs::JobKind;
 use crate::state::AppState;
 
 /// The backup dir, inside the data dir.
@@ -111,6 +115,30 @@ pub async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| ApiError::Internal(format!("background task failed: {e}")))?
+}
+
+/// Run the data job `work` of `kind` and count its outcome in `stats` (for `/metrics`):
+/// a failure, or a success with its duration and the bytes `bytes` finds in its result.
+pub async fn counted<T>(
+    stats: &DataStats,
+    kind: JobKind,
+    work: impl Future<Output = Result<T, ApiError>>,
+    bytes: impl FnOnce(&T) -> u64,
+) -> Result<T, ApiError> {
+    let started = Instant::now();
+    let result = work.await;
+    match &result {
+        Ok(r) => stats.succeeded(
+            kind,
+            LastSuccess {
+                finished_at_ms: holdfast_backup::timestamp::now_ms(),
+                duration_ms: elapsed_ms(started),
+                bytes: bytes(r),
+            },
+        ),
+        Err(_) => stats.failed(kind),
+    }
+    result
 }
 
 /// Run `f` on a thread of its own at the lowest CPU priority (nice 19 on Linux; the threads

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::jobs::{AsyncQuery, accepted, wants_async};
-use super::{background, blocking, elapsed_ms};
+use super::{background, blocking, counted, elapsed_ms};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{JsonBody, QueryParams};
 use crate::jobs::{Job, JobKind, JobPhase, JobProgress, JobResult};
@@ -79,8 +79,21 @@ pub async fn snapshot(
     Ok((StatusCode::CREATED, Json(result)).into_response())
 }
 
-/// Write the snapshot, reporting its steps to `progress`.
+/// [`write`], counted in the node's data-job figures.
 async fn run(
+    st: AppState,
+    dir: PathBuf,
+    progress: Arc<JobProgress>,
+) -> Result<SnapshotResult, ApiError> {
+    let stats = st.data_stats.clone();
+    counted(&stats, JobKind::Snapshot, write(st, dir, progress), |r| {
+        r.bytes
+    })
+    .await
+}
+
+/// Write the snapshot, reporting its steps to `progress`.
+async fn write(
     st: AppState,
     dir: PathBuf,
     progress: Arc<JobProgress>,
