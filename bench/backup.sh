@@ -132,9 +132,10 @@ check_counts "$WORK/status-a.json"
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 RSS_A=$(rss_kib "$A_PID")
 
-# The fill's writes reach the disk before anything is timed: otherwise the first export
-# competes with their writeback (4.15 s against 2.8 to 3.3 s once settled, session 7), while
-# tar | zstd, timed with the broker stopped, never does.
+# The fill's writes reach the disk before anything is timed, as they have when tar | zstd
+# runs with the broker stopped. The first export of a node stays slower than the next ones
+# (it faults in memory for the store's page cache: docs/benchmarks.md, session 7), hence the
+# medians.
 log "sync"
 sync
 median() { python3 -c 'import statistics, sys; print(statistics.median(map(float, sys.argv[1:])))' "$@"; }

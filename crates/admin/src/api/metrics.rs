@@ -2,12 +2,12 @@
 //! `prometheus-client`. Each scrape builds a registry from the current figures, so the
 //! broker's hot paths keep their plain atomic counters.
 
+use std::sync::atomic::AtomicU64;
+
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::prometheus_text::{CONTENT_TYPE, encode};
-use std::sync::atomic::AtomicU64;
-
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;

@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use holdfast_backup::Set;
+use holdfast_server::time::now_ms;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -131,7 +132,7 @@ pub async fn counted<T>(
         Ok(r) => stats.succeeded(
             kind,
             LastSuccess {
-                finished_at_ms: holdfast_backup::timestamp::now_ms(),
+                finished_at_ms: now_ms(),
                 duration_ms: elapsed_ms(started),
                 bytes: bytes(r),
             },
