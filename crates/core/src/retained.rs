@@ -8,17 +8,39 @@ use std::sync::Arc;
 
 use crate::Message;
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Node {
     children: HashMap<Box<str>, Node>,
     msg: Option<Arc<Message>>,
 }
 
+impl Drop for Node {
+    /// Dropping a deep chain of levels must not recurse once per level: a topic may have
+    /// tens of thousands of them.
+    fn drop(&mut self) {
+        let mut stack: Vec<Node> = self.children.drain().map(|(_, n)| n).collect();
+        while let Some(mut n) = stack.pop() {
+            stack.extend(n.children.drain().map(|(_, c)| c));
+        }
+    }
+}
+
 /// Retained messages by topic.
-#[derive(Debug, Default)]
+///
+/// Every walk is iterative, so that the depth of a topic (which a client chooses) never
+/// becomes the depth of the stack.
+#[derive(Default)]
 pub struct RetainedIndex {
     root: Node,
     count: usize,
+}
+
+impl std::fmt::Debug for RetainedIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RetainedIndex")
+            .field("count", &self.count)
+            .finish_non_exhaustive()
+    }
 }
 
 impl RetainedIndex {
@@ -71,7 +93,7 @@ impl RetainedIndex {
     pub fn matching(&self, filter: &str) -> Vec<Arc<Message>> {
         let levels: Vec<&str> = filter.split('/').collect();
         let mut out = Vec::new();
-        walk(&self.root, &levels, true, &mut out);
+        walk(&self.root, &levels, &mut out);
         out
     }
 
@@ -83,55 +105,87 @@ impl RetainedIndex {
     }
 }
 
-fn walk(node: &Node, levels: &[&str], first: bool, out: &mut Vec<Arc<Message>>) {
-    let Some((level, rest)) = levels.split_first() else {
-        out.extend(node.msg.iter().cloned());
-        return;
-    };
-    match *level {
-        "#" => {
-            // `#` matches the parent level too ("a/#" matches "a").
-            out.extend(node.msg.iter().filter(|_| !first).cloned());
-            all(node, first, out);
-        }
-        "+" => {
-            for (name, child) in &node.children {
-                if first && name.starts_with('$') {
-                    continue;
-                }
-                walk(child, rest, false, out);
+fn walk(root: &Node, levels: &[&str], out: &mut Vec<Arc<Message>>) {
+    // (node, index of the filter level it must match next)
+    let mut stack: Vec<(&Node, usize)> = vec![(root, 0)];
+    while let Some((node, i)) = stack.pop() {
+        let first = i == 0;
+        let Some(level) = levels.get(i) else {
+            out.extend(node.msg.iter().cloned());
+            continue;
+        };
+        match *level {
+            "#" => {
+                // `#` matches the parent level too ("a/#" matches "a").
+                out.extend(node.msg.iter().filter(|_| !first).cloned());
+                all(node, first, out);
             }
-        }
-        exact => {
-            if let Some(child) = node.children.get(exact) {
-                walk(child, rest, false, out);
+            "+" => {
+                for (name, child) in &node.children {
+                    if first && name.starts_with('$') {
+                        continue;
+                    }
+                    stack.push((child, i + 1));
+                }
+            }
+            exact => {
+                if let Some(child) = node.children.get(exact) {
+                    stack.push((child, i + 1));
+                }
             }
         }
     }
 }
 
-fn all(node: &Node, skip_dollar: bool, out: &mut Vec<Arc<Message>>) {
-    for (name, child) in &node.children {
+/// Every message below `top` (not `top`'s own).
+fn all(top: &Node, skip_dollar: bool, out: &mut Vec<Arc<Message>>) {
+    let mut stack: Vec<&Node> = Vec::new();
+    for (name, child) in &top.children {
         if skip_dollar && name.starts_with('$') {
             continue;
         }
-        out.extend(child.msg.iter().cloned());
-        all(child, false, out);
+        stack.push(child);
+    }
+    while let Some(node) = stack.pop() {
+        out.extend(node.msg.iter().cloned());
+        stack.extend(node.children.values());
     }
 }
 
-fn remove_at(node: &mut Node, levels: &[&str]) -> bool {
-    let Some((level, rest)) = levels.split_first() else {
-        return node.msg.take().is_some();
-    };
-    let Some(child) = node.children.get_mut(*level) else {
-        return false;
-    };
-    let removed = remove_at(child, rest);
-    if child.msg.is_none() && child.children.is_empty() {
-        node.children.remove(*level);
+fn remove_at(root: &mut Node, levels: &[&str]) -> bool {
+    // Find the node, remembering the deepest node on the path (below the root) that holds
+    // something besides the path: everything under it along the path can be cut off once
+    // the message is gone and the leaf has no children.
+    let mut node = &*root;
+    let mut cut = 0;
+    for (d, level) in levels.iter().enumerate() {
+        let Some(child) = node.children.get(*level) else {
+            return false;
+        };
+        if d > 0 && (node.msg.is_some() || node.children.len() > 1) {
+            cut = d;
+        }
+        node = child;
     }
-    removed
+    if node.msg.is_none() {
+        return false;
+    }
+    let leaf_empty = node.children.is_empty();
+    // Walk down again, mutably, to the node that loses a child (or its message).
+    let stop = if leaf_empty { cut } else { levels.len() };
+    let mut parent = &mut *root;
+    for level in &levels[..stop] {
+        let Some(next) = parent.children.get_mut(*level) else {
+            return false;
+        };
+        parent = next;
+    }
+    if leaf_empty {
+        parent.children.remove(levels[cut]);
+    } else {
+        parent.msg = None;
+    }
+    true
 }
 
 #[cfg(test)]
@@ -165,6 +219,25 @@ mod tests {
         assert!(r.root.children.is_empty());
     }
 
+    #[test]
+    fn deep_topics_match_remove_and_drop_without_recursion() {
+        // 100,000 levels: a recursive walk would overflow the test thread's 2 MiB stack.
+        let deep = vec!["a"; 100_000].join("/");
+        let mut r = RetainedIndex::new();
+        r.insert(msg(&deep));
+        r.insert(msg("a"));
+        let plus = format!("{}#", "+/".repeat(99_999));
+        assert_eq!(r.matching(&plus).len(), 1);
+        assert_eq!(r.matching("#").len(), 2);
+        assert_eq!(r.matching(&deep).len(), 1);
+        assert_eq!(r.iter().len(), 2);
+        assert!(r.remove(&deep));
+        assert_eq!(r.len(), 1);
+        assert!(r.root.children["a"].children.is_empty(), "chain pruned");
+        r.insert(msg(&deep));
+        drop(r);
+    }
+
     fn level() -> impl Strategy<Value = String> {
         prop_oneof![
             Just("a".to_string()),
@@ -195,6 +268,35 @@ mod tests {
             got.sort();
             expected.sort();
             prop_assert_eq!(got, expected);
+        }
+
+        /// Removing every topic, in any order, leaves an empty, fully pruned index, and each
+        /// removal leaves the others in place.
+        #[test]
+        fn remove_prunes_exactly(
+            topics in prop::collection::vec(prop::collection::vec(level(), 1..5), 0..10),
+            order in any::<u64>(),
+        ) {
+            let mut r = RetainedIndex::new();
+            let mut live: Vec<String> = Vec::new();
+            for t in &topics {
+                let t = t.join("/");
+                if !live.contains(&t) { live.push(t.clone()); }
+                r.insert(msg(&t));
+            }
+            let mut seed = order;
+            while !live.is_empty() {
+                let i = (seed % live.len() as u64) as usize;
+                seed = seed.rotate_left(7) ^ 0x9e37_79b9;
+                let t = live.remove(i);
+                prop_assert!(r.remove(&t));
+                prop_assert!(!r.remove(&t));
+                for other in &live {
+                    prop_assert!(r.get(other).is_some(), "{} lost when removing {}", other, t);
+                }
+                prop_assert_eq!(r.len(), live.len());
+            }
+            prop_assert!(r.root.children.is_empty());
         }
     }
 }

@@ -14,11 +14,21 @@ use holdfast_codec::QoS;
 use crate::ClientId;
 use crate::session::SubOptions;
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Node {
     children: HashMap<Box<str>, Node>,
     subs: HashMap<ClientId, SubOptions>,
     shared: HashMap<Box<str>, SharedGroup>,
+}
+
+impl Drop for Node {
+    /// Dropping a deep chain of levels must not recurse once per level.
+    fn drop(&mut self) {
+        let mut stack: Vec<Node> = self.children.drain().map(|(_, n)| n).collect();
+        while let Some(mut n) = stack.pop() {
+            stack.extend(n.children.drain().map(|(_, c)| c));
+        }
+    }
 }
 
 impl Node {
@@ -46,10 +56,21 @@ pub struct Route {
 }
 
 /// All subscriptions of the broker, indexed by filter level.
-#[derive(Debug, Default)]
+///
+/// Every walk is iterative, so that the depth of a filter or topic (which a client chooses)
+/// never becomes the depth of the stack.
+#[derive(Default)]
 pub struct SubscriptionTrie {
     root: Node,
     count: usize,
+}
+
+impl std::fmt::Debug for SubscriptionTrie {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SubscriptionTrie")
+            .field("count", &self.count)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SubscriptionTrie {
@@ -124,7 +145,7 @@ impl SubscriptionTrie {
         let mut direct: HashMap<ClientId, Route> = HashMap::new();
         let mut shared: Vec<&SharedGroup> = Vec::new();
         let dollar = topic.starts_with('$');
-        collect(&self.root, &levels, 0, dollar, &mut |subs, groups| {
+        collect(&self.root, &levels, dollar, &mut |subs, groups| {
             for (client, o) in subs {
                 if o.no_local && publisher == Some(client) {
                     continue;
@@ -185,54 +206,81 @@ fn pick<'a>(
 type Visit<'a, 'b> =
     dyn FnMut(&'a HashMap<ClientId, SubOptions>, &'a HashMap<Box<str>, SharedGroup>) + 'b;
 
-fn collect<'a>(node: &'a Node, levels: &[&str], depth: usize, dollar: bool, f: &mut Visit<'a, '_>) {
-    // `#` matches this level and everything below, including the parent itself.
-    let first = depth == 0;
-    if let Some(hash) = node.children.get("#")
-        && !(first && dollar)
-    {
-        f(&hash.subs, &hash.shared);
-    }
-    let Some((level, rest)) = levels.split_first() else {
-        f(&node.subs, &node.shared);
-        return;
-    };
-    if let Some(plus) = node.children.get("+")
-        && !(first && dollar)
-    {
-        collect(plus, rest, depth + 1, dollar, f);
-    }
-    if let Some(child) = node.children.get(*level) {
-        collect(child, rest, depth + 1, dollar, f);
+fn collect<'a>(root: &'a Node, levels: &[&str], dollar: bool, f: &mut Visit<'a, '_>) {
+    // (node, index of the topic level it must match next)
+    let mut stack: Vec<(&'a Node, usize)> = vec![(root, 0)];
+    while let Some((node, depth)) = stack.pop() {
+        // `#` matches this level and everything below, including the parent itself.
+        let first = depth == 0;
+        if let Some(hash) = node.children.get("#")
+            && !(first && dollar)
+        {
+            f(&hash.subs, &hash.shared);
+        }
+        if depth == levels.len() {
+            f(&node.subs, &node.shared);
+            continue;
+        }
+        if let Some(plus) = node.children.get("+")
+            && !(first && dollar)
+        {
+            stack.push((plus, depth + 1));
+        }
+        if let Some(child) = node.children.get(levels[depth]) {
+            stack.push((child, depth + 1));
+        }
     }
 }
 
-fn remove_at(node: &mut Node, levels: &[&str], group: Option<&str>, client: &ClientId) -> bool {
-    let Some((level, rest)) = levels.split_first() else {
-        return match group {
-            None => node.subs.remove(client).is_some(),
-            Some(g) => {
-                let Some(sg) = node.shared.get_mut(g) else {
-                    return false;
-                };
-                let before = sg.members.len();
-                sg.members.retain(|(c, _)| c != client);
-                let removed = sg.members.len() != before;
-                if sg.members.is_empty() {
-                    node.shared.remove(g);
-                }
-                removed
+/// Take `client`'s subscription out of `node` itself. True if it was there.
+fn remove_here(node: &mut Node, group: Option<&str>, client: &ClientId) -> bool {
+    match group {
+        None => node.subs.remove(client).is_some(),
+        Some(g) => {
+            let Some(sg) = node.shared.get_mut(g) else {
+                return false;
+            };
+            let before = sg.members.len();
+            sg.members.retain(|(c, _)| c != client);
+            let removed = sg.members.len() != before;
+            if sg.members.is_empty() {
+                node.shared.remove(g);
             }
-        };
-    };
-    let Some(child) = node.children.get_mut(*level) else {
-        return false;
-    };
-    let removed = remove_at(child, rest, group, client);
-    if child.is_empty() {
-        node.children.remove(*level);
+            removed
+        }
     }
-    removed
+}
+
+fn remove_at(root: &mut Node, levels: &[&str], group: Option<&str>, client: &ClientId) -> bool {
+    // Walk down mutably, remembering the deepest node on the path (below the root) that
+    // holds something besides the path: once the leaf is empty, everything under it along
+    // the path goes.
+    let mut cut = 0;
+    let mut node = &mut *root;
+    for (d, level) in levels.iter().enumerate() {
+        if d > 0 && (node.children.len() > 1 || !node.subs.is_empty() || !node.shared.is_empty())
+        {
+            cut = d;
+        }
+        let Some(child) = node.children.get_mut(*level) else {
+            return false;
+        };
+        node = child;
+    }
+    if !remove_here(node, group, client) {
+        return false;
+    }
+    if node.is_empty() {
+        let mut parent = &mut *root;
+        for level in &levels[..cut] {
+            let Some(next) = parent.children.get_mut(*level) else {
+                return true;
+            };
+            parent = next;
+        }
+        parent.children.remove(levels[cut]);
+    }
+    true
 }
 
 #[cfg(test)]
@@ -330,6 +378,31 @@ mod tests {
         assert!(t.root.is_empty());
     }
 
+    #[test]
+    fn deep_filters_route_remove_and_drop_without_recursion() {
+        // 100,000 levels: a recursive walk would overflow the test thread's 2 MiB stack.
+        let deep = vec!["a"; 100_000].join("/");
+        let plus = format!("{}#", "+/".repeat(99_999));
+        let mut t = SubscriptionTrie::new();
+        let (c, d) = (ClientId::new("c"), ClientId::new("d"));
+        t.insert(&deep, None, &c, opts(QoS::AtMostOnce));
+        t.insert(&plus, None, &d, opts(QoS::AtMostOnce));
+        t.insert("a/#", None, &d, opts(QoS::AtMostOnce));
+        let mut got: Vec<ClientId> = t
+            .route(&deep, None, &|_| true)
+            .into_iter()
+            .map(|r| r.client)
+            .collect();
+        got.sort();
+        assert_eq!(got, vec![c.clone(), d.clone()]);
+        assert!(t.remove(&deep, None, &c));
+        assert!(t.remove(&plus, None, &d));
+        assert_eq!(t.len(), 1);
+        assert_eq!(t.root.children["a"].children.len(), 1, "only a/# is left");
+        t.insert(&plus, None, &d, opts(QoS::AtMostOnce));
+        drop(t);
+    }
+
     fn level() -> impl Strategy<Value = String> {
         prop_oneof![
             Just("a".to_string()),
@@ -366,6 +439,36 @@ mod tests {
             got.sort();
             expected.sort();
             prop_assert_eq!(got, expected);
+        }
+
+        /// Removing subscriptions one by one keeps the others routable and leaves the trie
+        /// fully pruned at the end.
+        #[test]
+        fn remove_prunes_exactly(
+            filters in prop::collection::vec(
+                (prop::collection::vec(filter_level(), 1..4), any::<bool>(), any::<bool>()), 1..8),
+        ) {
+            let mut t = SubscriptionTrie::new();
+            let mut live: Vec<(String, Option<&str>, ClientId)> = Vec::new();
+            for (i, (levels, hash, shared)) in filters.iter().enumerate() {
+                let mut f = levels.join("/");
+                if *hash { f.push_str("/#"); }
+                prop_assume!(topic::validate_filter(&f).is_ok());
+                let c = ClientId::new(&format!("c{i}"));
+                let g = shared.then_some("g");
+                t.insert(&f, g, &c, opts(QoS::AtMostOnce));
+                live.push((f, g, c));
+            }
+            while let Some((f, g, c)) = live.pop() {
+                prop_assert!(t.remove(&f, g, &c));
+                prop_assert!(!t.remove(&f, g, &c));
+                prop_assert_eq!(t.len(), live.len());
+                for (of, og, oc) in &live {
+                    // Re-inserting an existing subscription reports that it existed.
+                    prop_assert!(t.insert(of, *og, oc, opts(QoS::AtMostOnce)), "{} lost", of);
+                }
+            }
+            prop_assert!(t.root.is_empty());
         }
     }
 }
