@@ -19,6 +19,19 @@ pub enum TopicError {
         "shared subscription must be $share/<group>/<filter> with a non-empty group without wildcards"
     )]
     BadShare,
+    #[error("topic has {levels} levels, more than the limit of {max} (mqtt.topic_levels_max)")]
+    TooManyLevels { levels: usize, max: usize },
+}
+
+/// Refuse a topic name or filter (without `$share/<group>/`) deeper than `max` levels.
+pub fn check_levels(topic: &str, max: usize) -> Result<(), TopicError> {
+    // Count without allocating, and stop as soon as the limit is passed.
+    let levels = topic.bytes().filter(|b| *b == b'/').take(max).count() + 1;
+    if levels > max {
+        let levels = topic.bytes().filter(|b| *b == b'/').count() + 1;
+        return Err(TopicError::TooManyLevels { levels, max });
+    }
+    Ok(())
 }
 
 /// Check a topic name used in PUBLISH.
@@ -139,6 +152,11 @@ mod tests {
         assert_eq!(validate_filter(""), Err(TopicError::Empty));
         assert!(validate_filter("a//+/#").is_ok());
         assert_eq!(validate_name("a/+"), Err(TopicError::WildcardInName));
+        assert!(check_levels("a/b/c", 3).is_ok());
+        assert_eq!(
+            check_levels("a/b/c/", 3),
+            Err(TopicError::TooManyLevels { levels: 4, max: 3 })
+        );
         assert_eq!(parse_filter("$share/g"), Err(TopicError::BadShare));
         assert_eq!(parse_filter("$share//a"), Err(TopicError::BadShare));
         assert_eq!(

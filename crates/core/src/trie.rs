@@ -258,8 +258,7 @@ fn remove_at(root: &mut Node, levels: &[&str], group: Option<&str>, client: &Cli
     let mut cut = 0;
     let mut node = &mut *root;
     for (d, level) in levels.iter().enumerate() {
-        if d > 0 && (node.children.len() > 1 || !node.subs.is_empty() || !node.shared.is_empty())
-        {
+        if d > 0 && (node.children.len() > 1 || !node.subs.is_empty() || !node.shared.is_empty()) {
             cut = d;
         }
         let Some(child) = node.children.get_mut(*level) else {

@@ -88,6 +88,9 @@ pub struct MqttConfig {
     pub receive_maximum: u16,
     /// Topic Alias Maximum advertised to clients (aliases they may use toward the broker).
     pub topic_aliases_max: u16,
+    /// Most levels a topic name or filter may have in PUBLISH, SUBSCRIBE and a will.
+    #[serde(deserialize_with = "topic_levels_max")]
+    pub topic_levels_max: u16,
     /// Deliveries that may wait per session; later ones are dropped (and counted).
     pub queued_messages_max: usize,
     /// Longest Session Expiry Interval granted (seconds); `u32::MAX`: no limit.
@@ -108,6 +111,7 @@ impl Default for MqttConfig {
             keepalive_secs_max: u16::MAX,
             receive_maximum: 32,
             topic_aliases_max: 64,
+            topic_levels_max: 128,
             queued_messages_max: 10_000,
             session_expiry_secs_max: u32::MAX,
             connect_timeout_secs: 10,
@@ -115,6 +119,16 @@ impl Default for MqttConfig {
             allow_anonymous: None,
         }
     }
+}
+
+fn topic_levels_max<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
+    let v = u16::deserialize(d)?;
+    if v == 0 {
+        return Err(serde::de::Error::custom(
+            "mqtt.topic_levels_max must be 1 to 65535, not 0",
+        ));
+    }
+    Ok(v)
 }
 
 /// `[store]`

@@ -45,7 +45,7 @@ pub(super) async fn accept(
             }
         };
     let version = codec.version()?;
-    let checked = match check(&connect, version) {
+    let checked = match check(&connect, version, broker.config.mqtt.topic_levels_max) {
         Ok(()) => authenticate(&broker, &connect, peer).await,
         Err(reason) => Err(reason),
     };
@@ -171,10 +171,12 @@ fn connack_reason(code: u8) -> ConnectAckReason {
     ConnectAckReason::try_from(code).unwrap_or(ConnectAckReason::MalformedPacket)
 }
 
-fn check(c: &Connect, version: ProtocolVersion) -> Result<(), ConnectAckReason> {
+fn check(c: &Connect, version: ProtocolVersion, max_levels: u16) -> Result<(), ConnectAckReason> {
     if let Some(w) = &c.last_will
-        && topic::validate_name(&w.topic).is_err()
+        && let Err(e) = topic::validate_name(&w.topic)
+            .and_then(|()| topic::check_levels(&w.topic, usize::from(max_levels)))
     {
+        tracing::debug!(client = %c.client_id, error = %e, "will topic refused");
         return Err(ConnectAckReason::TopicNameInvalid);
     }
     if version == ProtocolVersion::V311 && c.client_id.is_empty() && !c.clean_start {

@@ -78,7 +78,10 @@ impl Conn {
         if let Err(exit) = self.resolve_topic(&mut p) {
             return Some(exit);
         }
-        if let Err(e) = topic::validate_name(&p.topic) {
+        let max_levels = usize::from(self.broker.config.mqtt.topic_levels_max);
+        if let Err(e) =
+            topic::validate_name(&p.topic).and_then(|()| topic::check_levels(&p.topic, max_levels))
+        {
             return Some(Exit::Error(
                 DisconnectReasonCode::TopicNameInvalid,
                 e.to_string(),
@@ -268,7 +271,10 @@ impl Conn {
         let mut commands = Vec::new();
         let mut retained: Vec<(Arc<Message>, QoS)> = Vec::new();
         for (raw, o) in &s.topic_filters {
-            let parsed = match topic::parse_filter(raw) {
+            let max_levels = usize::from(self.broker.config.mqtt.topic_levels_max);
+            let parsed = match topic::parse_filter(raw)
+                .and_then(|p| topic::check_levels(p.filter, max_levels).map(|()| p))
+            {
                 Ok(p) => p,
                 Err(e) => {
                     tracing::debug!(client = %self.client_id, filter = %raw, error = %e, "bad filter");
