@@ -25,10 +25,8 @@ pub enum TopicError {
 
 /// Refuse a topic name or filter (without `$share/<group>/`) deeper than `max` levels.
 pub fn check_levels(topic: &str, max: usize) -> Result<(), TopicError> {
-    // Count without allocating, and stop as soon as the limit is passed.
-    let levels = topic.bytes().filter(|b| *b == b'/').take(max).count() + 1;
+    let levels = topic.bytes().filter(|b| *b == b'/').count() + 1;
     if levels > max {
-        let levels = topic.bytes().filter(|b| *b == b'/').count() + 1;
         return Err(TopicError::TooManyLevels { levels, max });
     }
     Ok(())

@@ -270,8 +270,8 @@ impl Conn {
         let mut status = Vec::with_capacity(s.topic_filters.len());
         let mut commands = Vec::new();
         let mut retained: Vec<(Arc<Message>, QoS)> = Vec::new();
+        let max_levels = usize::from(self.broker.config.mqtt.topic_levels_max);
         for (raw, o) in &s.topic_filters {
-            let max_levels = usize::from(self.broker.config.mqtt.topic_levels_max);
             let parsed = match topic::parse_filter(raw)
                 .and_then(|p| topic::check_levels(p.filter, max_levels).map(|()| p))
             {
