@@ -25,7 +25,7 @@ pub const BEARER: &str = "bearer";
             config, clients, subscriptions, retained messages, backup and restore, node info and \
             metrics. Every \
             request needs `Authorization: Bearer <key_id>.<secret>` except the OpenAPI \
-            document and (when `admin.metrics_public`) `/metrics`. Errors are \
+            document, `/api/v1/health` and (when `admin.metrics_public`) `/metrics`. Errors are \
             `{\"error\": \"...\"}`."
     ),
     paths(
@@ -38,7 +38,7 @@ pub const BEARER: &str = "bearer";
         retained::list, retained::get, retained::delete,
         export::export, files::list, files::download, files::upload, files::delete,
         import::import, snapshot::snapshot, jobs::list, jobs::get,
-        node::node, node::stats,
+        node::node, node::stats, node::health,
         metrics::metrics,
         openapi_json,
     ),

@@ -107,27 +107,25 @@ async fn serve(
         false => None,
     };
     let metrics_public = config.admin.metrics_public;
-    let running = holdfast_server::start(config, store).await?;
-    for (name, addr) in &running.addrs {
-        tracing::info!(listener = name, %addr, "ready");
-    }
+    // MQTT ports are bound but refuse connects until the admin API (and its bootstrap key)
+    // is up: whoever sees the broker accept can administer it at once.
+    let prepared = holdfast_server::prepare(config, store).await?;
     let admin = match admin_listener {
         Some(listener) => {
-            let opts = admin_options(&node, &running, metrics_public);
-            match start_admin(listener, &running, opts, &node.data_dir).await {
-                Ok(server) => Some(server),
-                Err(e) => {
-                    running.shutdown().await?;
-                    return Err(e);
-                }
-            }
+            let opts = admin_options(&node, &prepared.addrs, metrics_public);
+            Some(start_admin(listener, &prepared.broker, opts, &node.data_dir).await?)
         }
         None => {
             tracing::info!("admin API disabled (admin.enabled = false)");
             None
         }
     };
+    let running = prepared.serve();
+    for (name, addr) in &running.addrs {
+        tracing::info!(listener = name, %addr, "ready");
+    }
     signals.wait().await;
+    running.broker.health.set_shutting_down();
     tracing::info!("shutting down: closing listeners and connections, flushing the store");
     if let Some(admin) = admin {
         admin.shutdown().await;
@@ -139,15 +137,14 @@ async fn serve(
 
 fn admin_options(
     node: &Node,
-    running: &holdfast_server::Running,
+    listeners: &[(&'static str, std::net::SocketAddr)],
     metrics_public: bool,
 ) -> holdfast_admin::AdminOptions {
     holdfast_admin::AdminOptions {
         node: holdfast_admin::NodeInfo {
             id: node.identity.id.clone(),
             name: node.identity.name.clone(),
-            listeners: running
-                .addrs
+            listeners: listeners
                 .iter()
                 .map(|(n, a)| ((*n).to_string(), *a))
                 .collect(),
@@ -161,11 +158,11 @@ fn admin_options(
 /// Make sure an admin key exists (writing the bootstrap key on first start), then serve.
 async fn start_admin(
     listener: holdfast_admin::AdminListener,
-    running: &holdfast_server::Running,
+    broker: &std::sync::Arc<holdfast_server::Broker>,
     opts: holdfast_admin::AdminOptions,
     data_dir: &std::path::Path,
 ) -> anyhow::Result<holdfast_admin::AdminServer> {
-    let created = holdfast_admin::bootstrap::ensure_admin_key(&running.broker, data_dir).await?;
+    let created = holdfast_admin::bootstrap::ensure_admin_key(broker, data_dir).await?;
     if let Some((path, key_id)) = created {
         tracing::info!(
             path = %path.display(),
@@ -173,7 +170,7 @@ async fn start_admin(
             "no API key existed: bootstrap admin key written (mode 0600; `holdfast ctl` reads it)"
         );
     }
-    let server = holdfast_admin::serve(listener, running.broker.clone(), opts);
+    let server = holdfast_admin::serve(listener, broker.clone(), opts);
     tracing::info!(addr = %server.addr(), "admin API listening (/api/v1, /metrics)");
     Ok(server)
 }

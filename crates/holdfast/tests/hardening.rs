@@ -124,3 +124,72 @@ fn topic_levels_max_refuses_deeper_publish_subscribe_and_will() {
     let (_w, ack) = connect_with(b.addr(), will);
     assert_eq!(ack.reason_code, ConnectAckReason::TopicNameInvalid);
 }
+
+/// Readiness: the moment the MQTT port first accepts a connection, the bootstrap key is on
+/// disk and `GET /api/v1/health` (no key) answers 200. Several fresh starts, since the old
+/// order (listen, then write the key) lost the race about one start in eight.
+#[test]
+fn node_is_administrable_as_soon_as_mqtt_accepts() {
+    for round in 0..10 {
+        // `start_with_admin` returns as soon as the MQTT port accepts; it then waits for the
+        // admin too, so check the key file before that by starting plainly.
+        let admin = format!("127.0.0.1:{}", common::free_port());
+        let b = Broker::start_with(&[("HOLDFAST_ADMIN__BIND", admin.as_str())], None);
+        assert!(
+            b.data_dir().join("admin.key").is_file(),
+            "round {round}: MQTT accepted before the bootstrap key was written"
+        );
+        let h = Http::new(&b.admin_url(), None).get("/api/v1/health");
+        assert_eq!(h.status, 200, "round {round}: {}", h.body);
+        assert_eq!(h.json()["status"], "ready");
+    }
+}
+
+/// `holdfast ctl wait-ready` started before the node waits for it and exits 0; against a port
+/// where nothing listens it gives up at its timeout with the reason and exits non-zero.
+#[test]
+fn ctl_wait_ready_waits_for_the_node_and_times_out_clearly() {
+    let admin_port = common::free_port();
+    let url = format!("http://127.0.0.1:{admin_port}");
+    let waiter = std::process::Command::new(env!("CARGO_BIN_EXE_holdfast"))
+        .args([
+            "ctl",
+            "--url",
+            &url,
+            "--json",
+            "wait-ready",
+            "--timeout",
+            "30",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn ctl");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let admin = format!("127.0.0.1:{admin_port}");
+    let b = Broker::start_with(&[("HOLDFAST_ADMIN__BIND", admin.as_str())], None);
+    let out = waiter.wait_with_output().expect("ctl output");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["status"], "ready");
+    assert!(v["waited_secs"].as_f64().expect("waited") > 0.2, "{v}");
+    drop(b);
+
+    let dead = format!("http://127.0.0.1:{}", common::free_port());
+    let started = std::time::Instant::now();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_holdfast"))
+        .args(["ctl", "--url", &dead, "wait-ready", "--timeout", "0.5"])
+        .output()
+        .expect("ctl");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not ready after 0.5 s") && err.contains("cannot reach"),
+        "{err}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}

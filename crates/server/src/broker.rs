@@ -146,6 +146,8 @@ pub struct Broker {
     pub config: Arc<BrokerConfig>,
     pub store: Store,
     pub stats: Stats,
+    /// Starting, ready, shutting down; whether the store writes.
+    pub health: crate::health::Health,
     pub shutdown: CancellationToken,
     trie: RwLock<SubscriptionTrie>,
     retained: RwLock<RetainedIndex>,
@@ -171,6 +173,7 @@ impl Broker {
             config: Arc::new(config),
             store,
             stats: Stats::default(),
+            health: crate::health::Health::default(),
             shutdown: CancellationToken::new(),
             trie: RwLock::new(SubscriptionTrie::new()),
             retained: RwLock::new(RetainedIndex::new()),

@@ -6,13 +6,16 @@
 //! - `listener`: TCP, TLS and WebSocket accept loops.
 //! - [`auth`]: users, ACL rules, bans and API keys from the built-in tables.
 //! - `sys`: `$SYS/broker/...` statistics.
-//! - [`start`] binds every listener and returns a [`Running`] broker; [`Running::shutdown`]
+//! - [`health`]: starting, ready, shutting down, store writable.
+//! - [`start`] binds every listener and returns a [`Running`] broker ([`prepare`] and
+//!   [`Prepared::serve`] split it so the admin API comes up in between); [`Running::shutdown`]
 //!   stops accepting, tells clients, waits for their tasks and flushes the store.
 
 pub mod auth;
 pub mod broker;
 pub mod config;
 mod connection;
+pub mod health;
 mod listener;
 pub mod stats;
 mod sys;
@@ -55,13 +58,36 @@ pub struct Running {
 
 /// Load state from `store`, bind every listener and start serving.
 pub async fn start(config: BrokerConfig, store: Store) -> Result<Running, ServerError> {
+    Ok(prepare(config, store).await?.serve())
+}
+
+/// A broker whose listeners are bound (so their addresses are known and a busy port fails
+/// here) but do not accept yet: a TCP connect to them is refused until [`Prepared::serve`].
+/// The admin API and its bootstrap key come up in between.
+pub struct Prepared {
+    pub broker: Arc<Broker>,
+    /// The bound addresses, by listener name.
+    pub addrs: Vec<(&'static str, SocketAddr)>,
+    sockets: Vec<(&'static str, tokio::net::TcpSocket, listener::Kind)>,
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared")
+            .field("addrs", &self.addrs)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Load state from `store` and bind (without listening) every configured listener.
+pub async fn prepare(config: BrokerConfig, store: Store) -> Result<Prepared, ServerError> {
     let loaded = store.load()?;
     let mut bound = Vec::new();
     let l = &config.listeners;
     if l.tcp.enabled {
         bound.push((
             "tcp",
-            listener::bind("tcp", l.tcp.bind).await?,
+            listener::bind("tcp", l.tcp.bind)?,
             listener::Kind::Tcp,
         ));
     }
@@ -69,47 +95,70 @@ pub async fn start(config: BrokerConfig, store: Store) -> Result<Running, Server
         let acceptor = listener::tls_acceptor(tls)?;
         bound.push((
             "tls",
-            listener::bind("tls", tls.bind).await?,
+            listener::bind("tls", tls.bind)?,
             listener::Kind::Tls(acceptor),
         ));
     }
     if let Some(ws) = &l.ws {
-        bound.push((
-            "ws",
-            listener::bind("ws", ws.bind).await?,
-            listener::ws_kind(ws),
-        ));
+        bound.push(("ws", listener::bind("ws", ws.bind)?, listener::ws_kind(ws)));
     }
-    let broker = Broker::new(config, store, loaded);
-    broker.start_restored_timers();
-    let tracker = TaskTracker::new();
     let mut addrs = Vec::new();
-    for (name, sock, kind) in bound {
+    for (name, sock, _) in &bound {
         let addr = sock.local_addr().map_err(|source| ServerError::Bind {
             name,
             addr: SocketAddr::from(([0, 0, 0, 0], 0)),
             source,
         })?;
-        tracing::info!(listener = name, %addr, "listening");
-        addrs.push((name, addr));
-        tokio::spawn(listener::accept_loop(
-            broker.clone(),
-            sock,
-            kind,
-            tracker.clone(),
-        ));
+        addrs.push((*name, addr));
     }
-    tokio::spawn(sys::run(broker.clone()));
-    Ok(Running {
+    let broker = Broker::new(config, store, loaded);
+    Ok(Prepared {
         broker,
         addrs,
-        tracker,
+        sockets: bound,
     })
+}
+
+impl Prepared {
+    /// Listen on every bound socket, start the timers and the accept loops; the node is
+    /// ready once this returns.
+    pub fn serve(self) -> Running {
+        let broker = self.broker;
+        broker.start_restored_timers();
+        let tracker = TaskTracker::new();
+        let mut addrs = Vec::new();
+        for ((name, sock, kind), (_, addr)) in self.sockets.into_iter().zip(self.addrs) {
+            let sock = match sock.listen(listener::BACKLOG) {
+                Ok(s) => s,
+                Err(e) => {
+                    // The port was bound a moment ago; listen(2) failing is an OS limit.
+                    tracing::error!(listener = name, %addr, error = %e, "cannot listen");
+                    continue;
+                }
+            };
+            tracing::info!(listener = name, %addr, "listening");
+            addrs.push((name, addr));
+            tokio::spawn(listener::accept_loop(
+                broker.clone(),
+                sock,
+                kind,
+                tracker.clone(),
+            ));
+        }
+        tokio::spawn(sys::run(broker.clone()));
+        broker.health.set_ready();
+        Running {
+            broker,
+            addrs,
+            tracker,
+        }
+    }
 }
 
 impl Running {
     /// Stop accepting, disconnect clients, wait for them (bounded) and flush the store.
     pub async fn shutdown(self) -> Result<(), ServerError> {
+        self.broker.health.set_shutting_down();
         self.broker.shutdown.cancel();
         self.tracker.close();
         if tokio::time::timeout(Duration::from_secs(10), self.tracker.wait())

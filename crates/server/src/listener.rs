@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
@@ -24,11 +24,22 @@ pub enum Kind {
     Ws { path: String },
 }
 
-/// Bind a listener (errors surface before the broker reports itself started).
-pub async fn bind(name: &'static str, addr: SocketAddr) -> Result<TcpListener, ServerError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| ServerError::Bind { name, addr, source })
+/// Pending connections the kernel queues per listener (capped by `net.core.somaxconn`).
+pub const BACKLOG: u32 = 4096;
+
+/// Bind a listener's socket without listening: the port is taken (a busy one fails here,
+/// before the broker reports itself started) but connects are refused until `listen`.
+pub fn bind(name: &'static str, addr: SocketAddr) -> Result<TcpSocket, ServerError> {
+    let err = |source| ServerError::Bind { name, addr, source };
+    let sock = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4(),
+        SocketAddr::V6(_) => TcpSocket::new_v6(),
+    }
+    .map_err(err)?;
+    // As std and tokio's TcpListener::bind do on Unix: a restart can rebind at once.
+    sock.set_reuseaddr(true).map_err(err)?;
+    sock.bind(addr).map_err(err)?;
+    Ok(sock)
 }
 
 /// Build the TLS acceptor from PEM files.

@@ -25,7 +25,8 @@ use crate::state::AppState;
 /// Prefix of every API path.
 pub const PREFIX: &str = "/api/v1";
 
-/// Every route: `/api/v1/...` behind an API key (except the OpenAPI document), and
+/// Every route: `/api/v1/...` behind an API key (except the OpenAPI document and the health
+/// probe), and
 /// `/metrics` (behind a key unless `admin.metrics_public`).
 pub fn router(st: AppState) -> Router {
     let api = Router::new()
@@ -72,8 +73,9 @@ pub fn router(st: AppState) -> Router {
         .route("/node", get(node::node))
         .route("/stats", get(node::stats))
         .route_layer(from_fn_with_state(st.clone(), require_key))
-        // Added after the key check: the document is public.
-        .route("/openapi.json", get(openapi_json));
+        // Added after the key check: the document and the readiness probe are public.
+        .route("/openapi.json", get(openapi_json))
+        .route("/health", get(node::health));
     let mut metrics = Router::new().route("/metrics", get(metrics::metrics));
     if !st.metrics_public {
         metrics = metrics.route_layer(from_fn_with_state(st.clone(), require_key));

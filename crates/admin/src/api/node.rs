@@ -121,3 +121,35 @@ pub async fn node(State(st): State<AppState>) -> Json<Node> {
 pub async fn stats(State(st): State<AppState>) -> Json<Stats> {
     Json(collect(&st))
 }
+
+/// Whether the node is ready.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Health {
+    /// `ready`, `starting`, `shutting_down` or `store_unwritable`.
+    pub status: String,
+    /// What the status means, for operators.
+    pub reason: String,
+}
+
+/// Readiness for supervisors, load balancers and `holdfast ctl wait-ready`: 200 when every
+/// MQTT listener accepts and the store writes, 503 with the reason otherwise. Needs no key
+/// and tells nothing about the data.
+#[utoipa::path(get, path = "/api/v1/health", operation_id = "get_health", tag = "node", security(()),
+    responses(
+        (status = 200, description = "Ready", body = Health),
+        (status = 503, description = "Starting, shutting down, or the store cannot write", body = Health)))]
+pub async fn health(State(st): State<AppState>) -> (axum::http::StatusCode, Json<Health>) {
+    let r = st.broker.health.readiness();
+    let code = match r {
+        holdfast_server::health::Readiness::Ready => axum::http::StatusCode::OK,
+        _ => axum::http::StatusCode::SERVICE_UNAVAILABLE,
+    };
+    (
+        code,
+        Json(Health {
+            status: r.as_str().to_string(),
+            reason: r.reason().to_string(),
+        }),
+    )
+}

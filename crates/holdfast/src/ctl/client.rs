@@ -58,6 +58,11 @@ impl Client {
         }
     }
 
+    /// The node's base URL, without `/api/v1`.
+    pub fn base_url(&self) -> &str {
+        &self.target.url
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}/api/v1{path}", self.target.url)
     }

@@ -16,6 +16,7 @@ mod retained;
 mod status;
 mod target;
 mod user;
+mod wait_ready;
 
 use clap::{Args, Subcommand};
 
@@ -66,6 +67,8 @@ enum CtlCommand {
     /// Backup and restore: export, verify, inspect, import, files, delete, snapshot.
     #[command(subcommand)]
     Data(data::DataCmd),
+    /// Wait until the node is ready (GET /api/v1/health answers 200; no key needed).
+    WaitReady(wait_ready::WaitReadyArgs),
 }
 
 pub fn run(args: CtlArgs) -> anyhow::Result<()> {
@@ -73,6 +76,8 @@ pub fn run(args: CtlArgs) -> anyhow::Result<()> {
     let command = match args.command {
         // `data verify` and `data inspect` read a file offline: no node, no key.
         CtlCommand::Data(cmd) if cmd.is_offline() => return data::run_offline(cmd, out),
+        // Needs the URL only: the node may not have written its bootstrap key yet.
+        CtlCommand::WaitReady(a) => return wait_ready::run(a, &args.target.resolve_url()?, out),
         other => other,
     };
     let target = args.target.resolve()?;
@@ -90,5 +95,7 @@ pub fn run(args: CtlArgs) -> anyhow::Result<()> {
         CtlCommand::Config(cmd) => config::run(cmd, &c, out),
         CtlCommand::Status => status::run(&c, out),
         CtlCommand::Data(cmd) => data::run(cmd, &c, out),
+        // Handled above without a key; reached only if that arm changes.
+        CtlCommand::WaitReady(a) => wait_ready::run(a, c.base_url(), out),
     }
 }

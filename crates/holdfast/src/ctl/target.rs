@@ -54,22 +54,8 @@ impl TargetArgs {
                 api_key: key.trim().to_string(),
             });
         }
-        let s = settings::resolve(self.config.as_deref(), self.data_dir.as_deref()).context(
-            "cannot resolve the node's settings to find the admin API (or give --url and \
-             --api-key)",
-        )?;
-        let url = match &self.url {
-            Some(u) => u.trim_end_matches('/').to_string(),
-            None => {
-                if !s.config.admin.enabled {
-                    bail!(
-                        "the admin API is disabled on this node (admin.enabled = false); enable \
-                         it or give --url"
-                    );
-                }
-                format!("http://{}", reachable(s.config.admin.bind))
-            }
-        };
+        let s = self.settings()?;
+        let url = self.url_from(&s)?;
         let api_key = match &self.api_key {
             Some(k) => k.trim().to_string(),
             None => {
@@ -86,6 +72,36 @@ impl TargetArgs {
             }
         };
         Ok(Target { url, api_key })
+    }
+
+    /// Resolve the URL only (for calls that need no key, such as the health probe).
+    pub fn resolve_url(&self) -> anyhow::Result<String> {
+        match &self.url {
+            Some(url) => Ok(url.trim_end_matches('/').to_string()),
+            None => self.url_from(&self.settings()?),
+        }
+    }
+
+    fn settings(&self) -> anyhow::Result<settings::Settings> {
+        settings::resolve(self.config.as_deref(), self.data_dir.as_deref()).context(
+            "cannot resolve the node's settings to find the admin API (or give --url and \
+             --api-key)",
+        )
+    }
+
+    fn url_from(&self, s: &settings::Settings) -> anyhow::Result<String> {
+        Ok(match &self.url {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None => {
+                if !s.config.admin.enabled {
+                    bail!(
+                        "the admin API is disabled on this node (admin.enabled = false); enable \
+                         it or give --url"
+                    );
+                }
+                format!("http://{}", reachable(s.config.admin.bind))
+            }
+        })
     }
 }
 
