@@ -5,6 +5,7 @@
 mod ctl;
 mod node;
 mod paths;
+mod private;
 mod restore_snapshot;
 mod settings;
 mod start;

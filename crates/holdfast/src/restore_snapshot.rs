@@ -63,7 +63,8 @@ pub fn run(args: RestoreSnapshotArgs) -> anyhow::Result<()> {
         None => None,
     };
     let d = &args.data_dir;
-    std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
+    crate::private::private_umask();
+    crate::private::create_dir(d)?;
     let _lock = node::lock(d).context(
         "refusing to restore into the data dir of a running node: stop it first (a snapshot is \
          restored offline)",

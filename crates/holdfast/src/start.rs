@@ -49,9 +49,10 @@ pub fn run(args: StartArgs) -> anyhow::Result<()> {
         tracing::info!(vars = %s.env_overrides.join(","), "environment overrides");
     }
     tracing::info!(path = %s.data_dir.path.display(), rule = %s.data_dir.rule, "DATA DIR");
-    std::fs::create_dir_all(&s.data_dir.path)
-        .with_context(|| format!("cannot create data dir {}", s.data_dir.path.display()))?;
+    crate::private::private_umask();
+    crate::private::create_dir(&s.data_dir.path)?;
     let _lock = node::lock(&s.data_dir.path)?;
+    crate::private::tighten_and_log(&s.data_dir.path)?;
     let (identity, created) = node::load_or_create(&s.data_dir.path)?;
     tracing::info!(
         id = %identity.id,

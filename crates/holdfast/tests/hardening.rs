@@ -193,3 +193,71 @@ fn ctl_wait_ready_waits_for_the_node_and_times_out_clearly() {
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
+
+fn mode_of(p: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::symlink_metadata(p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// Break 5: under the usual umask 022 the data dir was 0755 and the store 0644, readable by
+/// any local user. Now everything the node creates is private, and a data dir made readable
+/// by others is tightened at the next start, with the change logged.
+#[test]
+fn data_dir_is_private_and_loose_modes_are_tightened_at_start() {
+    use std::os::unix::fs::PermissionsExt;
+    let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
+    let mut b = Broker::start_with_admin(&[], None);
+    nix::sys::stat::umask(old);
+    let d = b.data_dir();
+    // Something durable in the store, and an archive in the backup dir.
+    publish(
+        b.port,
+        &["-q", "1", "-r", "-t", "secret/t", "-m", "payload"],
+    );
+    let http = Http::new(&b.admin_url(), Some(&b.admin_key()));
+    let r = http.send("POST", "/api/v1/data/export", &serde_json::json!({}));
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(mode_of(&d), 0o700);
+    let mut files = Vec::new();
+    let mut stack = vec![d.clone()];
+    while let Some(p) = stack.pop() {
+        for e in std::fs::read_dir(&p).expect("list") {
+            let e = e.expect("entry").path();
+            if e.is_dir() {
+                assert_eq!(mode_of(&e), 0o700, "{}", e.display());
+                stack.push(e);
+            } else {
+                assert_eq!(mode_of(&e), 0o600, "{}", e.display());
+                files.push(e);
+            }
+        }
+    }
+    for name in ["holdfast.redb", "node.toml", "LOCK", "admin.key"] {
+        assert!(files.contains(&d.join(name)), "{name} in {files:?}");
+    }
+    assert!(
+        files
+            .iter()
+            .any(|f| f.extension().is_some_and(|e| e == "hfx")),
+        "{files:?}"
+    );
+
+    b.terminate();
+    let set = |p: &std::path::Path, m| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).expect("chmod")
+    };
+    set(&d, 0o755);
+    set(&d.join("holdfast.redb"), 0o644);
+    b.restart();
+    assert_eq!(mode_of(&d), 0o700);
+    assert_eq!(mode_of(&d.join("holdfast.redb")), 0o600);
+    let log = b.log();
+    assert!(
+        log.contains("mode restricted") && log.contains("holdfast.redb"),
+        "{log}"
+    );
+}
