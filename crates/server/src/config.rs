@@ -84,8 +84,13 @@ pub struct MqttConfig {
     pub packet_bytes_max: u32,
     /// Largest keep-alive a client may use; a v5 client asking more gets Server Keep Alive.
     pub keepalive_secs_max: u16,
-    /// Receive Maximum advertised: QoS 1/2 PUBLISHes a client may have unacknowledged.
+    /// Receive Maximum advertised: QoS 1/2 PUBLISHes a client may have unacknowledged
+    /// (0: not advertised, 65,535). At the limit, QoS 1 PUBLISHes are back-pressured (the
+    /// connection is not read until acknowledgements drain); QoS 2 beyond it is refused.
     pub receive_maximum: u16,
+    /// Disconnect (0x93) a client whose unacknowledged QoS 1 and 2 PUBLISHes together exceed
+    /// Receive Maximum, instead of back-pressuring QoS 1.
+    pub receive_maximum_strict: bool,
     /// Topic Alias Maximum advertised to clients (aliases they may use toward the broker).
     pub topic_aliases_max: u16,
     /// Most levels a topic name or filter may have in PUBLISH, SUBSCRIBE and a will.
@@ -104,12 +109,23 @@ pub struct MqttConfig {
     pub allow_anonymous: Option<bool>,
 }
 
+impl MqttConfig {
+    /// Receive Maximum in force (the spec's 65,535 when none is advertised).
+    pub fn receive_maximum_effective(&self) -> usize {
+        match self.receive_maximum {
+            0 => usize::from(u16::MAX),
+            n => usize::from(n),
+        }
+    }
+}
+
 impl Default for MqttConfig {
     fn default() -> Self {
         MqttConfig {
             packet_bytes_max: 1024 * 1024,
             keepalive_secs_max: u16::MAX,
             receive_maximum: 32,
+            receive_maximum_strict: false,
             topic_aliases_max: 64,
             topic_levels_max: 128,
             queued_messages_max: 10_000,

@@ -396,3 +396,83 @@ pub mod mosq {
         }
     }
 }
+
+/// paho-mqtt (Python) and MQTT.js (npm), installed pinned under `target/` by
+/// `scripts/test-clients.sh` (which `scripts/test.sh` runs); the scripts they run live in
+/// `tests/clients/`.
+pub mod scripted {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn target_dir() -> PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target")
+    }
+
+    fn script(name: &str) -> PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/clients")
+            .join(name)
+    }
+
+    fn installed(p: PathBuf) -> PathBuf {
+        assert!(
+            p.exists(),
+            "{} is missing: run scripts/test-clients.sh (scripts/test.sh does)",
+            p.display()
+        );
+        p
+    }
+
+    /// Runs a client script and parses its one JSON line.
+    fn run_json(cmd: &mut Command, timeout: Duration) -> serde_json::Value {
+        let out = super::mosq::run(cmd, timeout);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{cmd:?} failed: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let line = stdout.lines().last().unwrap_or_default();
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+    }
+
+    /// `paho_window.py`: `count` QoS 1 publishes with `window` in flight.
+    pub fn paho_window(
+        port: u16,
+        topic: &str,
+        count: usize,
+        window: usize,
+        v5: bool,
+    ) -> serde_json::Value {
+        let py = installed(target_dir().join("py-clients/bin/python"));
+        run_json(
+            Command::new(py).arg(script("paho_window.py")).args([
+                port.to_string(),
+                topic.to_string(),
+                count.to_string(),
+                window.to_string(),
+                (if v5 { "5" } else { "311" }).to_string(),
+                "60".to_string(),
+            ]),
+            Duration::from_secs(90),
+        )
+    }
+
+    /// `mqttjs_burst.js`: `count` QoS 1 publishes at once to `url` (`mqtt://` or `ws://`).
+    pub fn mqttjs_burst(url: &str, topic: &str, count: usize, v5: bool) -> serde_json::Value {
+        let modules = installed(target_dir().join("js-clients/node_modules"));
+        run_json(
+            Command::new("node")
+                .env("NODE_PATH", modules)
+                .arg(script("mqttjs_burst.js"))
+                .args([
+                    url.to_string(),
+                    topic.to_string(),
+                    count.to_string(),
+                    (if v5 { "5" } else { "4" }).to_string(),
+                    "60".to_string(),
+                ]),
+            Duration::from_secs(90),
+        )
+    }
+}

@@ -235,6 +235,15 @@ impl RawClient {
         self.stream.write_all(&out).expect("write");
     }
 
+    /// Send packets in one write (so that the broker reads them together).
+    pub fn send_all(&mut self, ps: Vec<Packet>) {
+        let mut out = BytesMut::new();
+        for p in ps {
+            self.codec.encode(p, &mut out).expect("encode");
+        }
+        self.stream.write_all(&out).expect("write");
+    }
+
     /// Send raw bytes.
     pub fn send_raw(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).expect("write");

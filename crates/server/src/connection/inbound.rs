@@ -88,11 +88,20 @@ impl Conn {
             ));
         }
         let pid = p.packet_id;
-        // Receive Maximum (MQTT-3.3.4-9): too many unacknowledged QoS 1/2 PUBLISHes.
-        let in_flight = self.qos1_unacked + self.slot.state.lock().incoming_qos2.len();
-        if p.qos != QoS::AtMostOnce
-            && in_flight >= usize::from(self.broker.config.mqtt.receive_maximum)
-        {
+        // Receive Maximum (MQTT-3.3.4-9). QoS 2: the client controls how many it leaves
+        // unreleased (it withholds PUBREL), so one more than the limit is refused. QoS 1:
+        // the count waits on the broker's own commits, which no client controls, so the
+        // connection is back-pressured instead (`read_paused`) unless strict mode is on.
+        let limit = self.broker.config.mqtt.receive_maximum_effective();
+        let strict = self.broker.config.mqtt.receive_maximum_strict;
+        let qos2 = self.slot.state.lock().incoming_qos2.len();
+        let over = match p.qos {
+            QoS::AtMostOnce => false,
+            _ if strict => self.qos1_unacked + qos2 >= limit,
+            QoS::ExactlyOnce => qos2 >= limit,
+            QoS::AtLeastOnce => false,
+        };
+        if over {
             let dup_qos2 = p.qos == QoS::ExactlyOnce
                 && pid.is_some_and(|id| self.slot.state.lock().incoming_qos2.contains(&id.get()));
             if !dup_qos2 {

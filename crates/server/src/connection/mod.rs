@@ -108,6 +108,18 @@ impl Conn {
         }
         let mut deadline = self.next_deadline();
         loop {
+            // Packets left in the read buffer while back-pressured go on once acks drained.
+            if !self.rbuf.is_empty() && !self.read_paused() {
+                if let Some(exit) = self.decode_all() {
+                    return exit;
+                }
+                self.release_idle_read_buffer();
+            }
+            let paused = self.read_paused();
+            if paused {
+                // The client is not idle, we are not reading it: its keep-alive restarts.
+                deadline = self.next_deadline();
+            }
             self.pump();
             if let Err(e) = self.flush().await {
                 tracing::debug!(client = %self.client_id, error = %e, "write failed");
@@ -132,13 +144,13 @@ impl Conn {
                     }
                 }
                 _ = self.slot.notify.notified() => {}
-                _ = tokio::time::sleep_until(deadline), if !self.keepalive.is_zero() => {
+                _ = tokio::time::sleep_until(deadline), if !self.keepalive.is_zero() && !paused => {
                     return Exit::Error(
                         DisconnectReasonCode::KeepAliveTimeout,
                         "keep alive timeout".into(),
                     );
                 }
-                r = self.io.read(&mut self.rbuf) => {
+                r = self.io.read(&mut self.rbuf), if !paused => {
                     match r {
                         Ok(0) | Err(_) => return Exit::Lost,
                         Ok(n) => {
@@ -160,9 +172,21 @@ impl Conn {
         Instant::now() + self.keepalive + self.keepalive / 2
     }
 
-    /// Handle every complete packet in the read buffer.
+    /// Back-pressure: the client's unacknowledged QoS 1 PUBLISHes are at Receive Maximum, so
+    /// nothing more is decoded or read from it until acknowledgements go out (a client that
+    /// ignores or never heard of Receive Maximum, as 3.1.1 clients, waits in TCP instead of
+    /// being disconnected). Acks come from commits, never from reading, so this drains.
+    fn read_paused(&self) -> bool {
+        !self.broker.config.mqtt.receive_maximum_strict
+            && self.qos1_unacked >= self.broker.config.mqtt.receive_maximum_effective()
+    }
+
+    /// Handle every complete packet in the read buffer (stopping while back-pressured).
     fn decode_all(&mut self) -> Option<Exit> {
         loop {
+            if self.read_paused() {
+                return None;
+            }
             match self.codec.decode(&mut self.rbuf) {
                 Ok(Some(packet)) => {
                     if let Some(exit) = self.handle(packet) {
