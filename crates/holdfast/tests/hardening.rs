@@ -261,3 +261,96 @@ fn data_dir_is_private_and_loose_modes_are_tightened_at_start() {
         "{log}"
     );
 }
+
+/// A counter from `/metrics` (`holdfast_<name>_total`).
+fn metric(http: &Http, name: &str) -> u64 {
+    let text = http.get("/metrics").body;
+    let line = format!("holdfast_{name}_total ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&line))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{line} not in /metrics:\n{text}"))
+}
+
+/// One v5 CONNECT with `username`/`password`; the CONNACK's reason.
+fn connect_as(addr: std::net::SocketAddr, id: &str, username: &str, password: &str) -> u8 {
+    let mut p = connect_packet(id);
+    p.username = Some(username.into());
+    p.password = Some(password.as_bytes().to_vec().into());
+    let mut c = common::RawClient::connect(addr, holdfast_codec::ProtocolVersion::V5);
+    c.send(Packet::Connect(Box::new(p)));
+    match c.recv(std::time::Duration::from_secs(30)) {
+        Some(Packet::ConnectAck(a)) => a.reason_code as u8,
+        other => panic!("CONNACK expected, got {other:?}"),
+    }
+}
+
+/// Break 7: 300 concurrent CONNECTs with a known username and a wrong password took the node
+/// from 50 MB to 5.7 GB. Now verifications are bounded (peak memory stays small), each is
+/// refused with 0x86 and counted, and an unknown username costs a verification too (the
+/// same work, so no timing tells which usernames exist).
+#[test]
+fn password_storm_keeps_memory_flat_and_unknown_users_cost_a_verification() {
+    let b = Broker::start_with_admin(&[("HOLDFAST_MQTT__ALLOW_ANONYMOUS", "false")], None);
+    let http = Http::new(&b.admin_url(), Some(&b.admin_key()));
+    let r = http.send(
+        "POST",
+        "/api/v1/users",
+        &serde_json::json!({"username": "dev1", "password": "right"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let addr = b.addr();
+    let threads: Vec<_> = (0..300)
+        .map(|i| {
+            std::thread::spawn(move || connect_as(addr, &format!("storm-{i}"), "dev1", "wrong"))
+        })
+        .collect();
+    for t in threads {
+        assert_eq!(t.join().expect("thread"), 0x86, "bad username or password");
+    }
+    let peak = b.peak_rss();
+    assert!(peak < 256 << 20, "peak RSS {} MiB", peak >> 20);
+    assert_eq!(metric(&http, "auth_failures"), 300);
+    let before = metric(&http, "auth_verifications");
+    for i in 0..20 {
+        assert_eq!(connect_as(addr, &format!("ghost-{i}"), "ghost", "x"), 0x86);
+    }
+    assert_eq!(metric(&http, "auth_verifications"), before + 20);
+    assert_eq!(metric(&http, "auth_failures"), 320);
+}
+
+/// Break 7: a reconnecting device paid a full password hash on every CONNECT (33/s). Now its
+/// verified credentials are cached: 200 connects cost one verification. Changing the password
+/// drops the entry at once: the old password is refused, the new one verified again.
+#[test]
+fn verified_credentials_are_cached_until_the_user_changes() {
+    let b = Broker::start_with_admin(&[("HOLDFAST_MQTT__ALLOW_ANONYMOUS", "false")], None);
+    let http = Http::new(&b.admin_url(), Some(&b.admin_key()));
+    let r = http.send(
+        "POST",
+        "/api/v1/users",
+        &serde_json::json!({"username": "dev1", "password": "right"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    for i in 0..200 {
+        assert_eq!(
+            connect_as(b.addr(), &format!("dev-{i}"), "dev1", "right"),
+            0
+        );
+    }
+    assert_eq!(metric(&http, "auth_verifications"), 1);
+    assert_eq!(metric(&http, "auth_cache_hits"), 199);
+    let r = http.send(
+        "PATCH",
+        "/api/v1/users/dev1",
+        &serde_json::json!({"password": "changed"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(connect_as(b.addr(), "dev-old", "dev1", "right"), 0x86);
+    assert_eq!(connect_as(b.addr(), "dev-new", "dev1", "changed"), 0);
+    assert_eq!(metric(&http, "auth_verifications"), 3);
+    assert_eq!(metric(&http, "auth_failures"), 1);
+    let r = http.delete("/api/v1/users/dev1");
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert_eq!(connect_as(b.addr(), "dev-gone", "dev1", "changed"), 0x86);
+}

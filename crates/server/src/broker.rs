@@ -148,6 +148,8 @@ pub struct Broker {
     pub stats: Stats,
     /// Starting, ready, shutting down; whether the store writes.
     pub health: crate::health::Health,
+    /// MQTT password checks: bounded, cached, equal work for unknown users.
+    pub verifier: crate::auth::verifier::Verifier,
     pub shutdown: CancellationToken,
     trie: RwLock<SubscriptionTrie>,
     retained: RwLock<RetainedIndex>,
@@ -174,6 +176,7 @@ impl Broker {
             store,
             stats: Stats::default(),
             health: crate::health::Health::default(),
+            verifier: crate::auth::verifier::Verifier::default(),
             shutdown: CancellationToken::new(),
             trie: RwLock::new(SubscriptionTrie::new()),
             retained: RwLock::new(RetainedIndex::new()),

@@ -78,6 +78,38 @@ pub fn registry(st: &AppState) -> Registry {
         "Seconds since the node started",
         s.uptime_secs,
     );
+    let v = &st.broker.verifier;
+    let load = |a: &AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+    counter(
+        &mut r,
+        "auth_failures",
+        "CONNECTs refused for a bad username or password",
+        load(&v.stats.failures),
+    );
+    counter(
+        &mut r,
+        "auth_busy",
+        "CONNECTs refused because no password verification slot freed up in time",
+        load(&v.stats.busy),
+    );
+    counter(
+        &mut r,
+        "auth_cache_hits",
+        "CONNECT credentials accepted from the verified-credentials cache",
+        load(&v.stats.cache_hits),
+    );
+    counter(
+        &mut r,
+        "auth_verifications",
+        "Password hashes verified",
+        load(&v.stats.verifications),
+    );
+    gauge(
+        &mut r,
+        "store_writable",
+        "1 while the store accepts writes, 0 after a failed write until it recovers",
+        u64::from(st.broker.health.store_writable()),
+    );
     data_jobs(&mut r, st);
     r
 }

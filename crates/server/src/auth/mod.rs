@@ -3,6 +3,7 @@
 //! every admin change is a store batch first, then applied here with [`AuthState::apply`].
 
 pub mod password;
+pub mod verifier;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;

@@ -1,6 +1,13 @@
 //! Password hashes: argon2id for new hashes; verification also of the formats that imports
 //! from EMQX and Mosquitto bring in.
 //!
+//! New hashes are argon2id with m = 4 MiB, t = 2, p = 1 ([`ARGON2_MEMORY_KIB`],
+//! [`ARGON2_ITERATIONS`]): about 3.4 ms on one core, chosen for device credentials that are
+//! verified on every cold CONNECT (the verifier caches them after). Any hash keeps verifying
+//! with the parameters written in it; a stored argon2 hash asking more than
+//! [`ARGON2_MEMORY_KIB_MAX`] or [`ARGON2_ITERATIONS_MAX`] is refused as malformed, so an
+//! imported hash cannot make each verification a memory bomb.
+//!
 //! | prefix | scheme |
 //! |---|---|
 //! | `$argon2id$`, `$argon2i$`, `$argon2d$` | Argon2 PHC string (default for new users) |
@@ -26,15 +33,43 @@ pub enum HashError {
     UnknownFormat,
     #[error("malformed {0} password hash")]
     Malformed(&'static str),
+    #[error(
+        "{0} password hash asks more than this broker allows per verification (argon2: 64 MiB, 16 passes, 8 lanes; pbkdf2 and mosquitto $7$: 1,000,000 iterations; bcrypt: cost 14)"
+    )]
+    Costly(&'static str),
 }
 
-/// Hash a new password with argon2id (default parameters) into a PHC string.
+/// Memory cost of new argon2id hashes, in KiB.
+pub const ARGON2_MEMORY_KIB: u32 = 4096;
+/// Passes of new argon2id hashes.
+pub const ARGON2_ITERATIONS: u32 = 2;
+/// Largest memory cost a stored argon2 hash may ask (64 MiB).
+pub const ARGON2_MEMORY_KIB_MAX: u32 = 65_536;
+/// Most passes a stored argon2 hash may ask.
+pub const ARGON2_ITERATIONS_MAX: u32 = 16;
+/// Most lanes a stored argon2 hash may ask.
+pub const ARGON2_LANES_MAX: u32 = 8;
+
+/// Most PBKDF2 iterations a stored hash may ask.
+pub const PBKDF2_ITERATIONS_MAX: u32 = 1_000_000;
+/// Largest bcrypt cost a stored hash may ask (2^14 rounds, about a second).
+pub const BCRYPT_COST_MAX: u32 = 14;
+
+fn argon2_new() -> argon2::Argon2<'static> {
+    // Constant, valid parameters (argon2 accepts m >= 8 p, t >= 1, p >= 1).
+    let params =
+        argon2::Params::new(ARGON2_MEMORY_KIB, ARGON2_ITERATIONS, 1, None).unwrap_or_default();
+    argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+}
+
+/// Hash a new password with argon2id ([`ARGON2_MEMORY_KIB`], [`ARGON2_ITERATIONS`]) into a
+/// PHC string.
 pub fn hash(password: &str) -> String {
     let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
-    argon2::Argon2::default()
+    argon2_new()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
-        .expect("argon2 with default parameters hashes any password")
+        .expect("argon2 with constant parameters hashes any password")
 }
 
 /// Check that `hash` is a format this broker can verify.
@@ -51,6 +86,14 @@ pub fn verify(hash: &str, password: &str) -> Result<bool, HashError> {
         if h.hash.is_none() || h.salt.is_none() {
             return Err(HashError::Malformed("argon2"));
         }
+        let p = argon2::Params::try_from(&h).map_err(|_| HashError::Malformed("argon2"))?;
+        if p.m_cost() > ARGON2_MEMORY_KIB_MAX
+            || p.t_cost() > ARGON2_ITERATIONS_MAX
+            || p.p_cost() > ARGON2_LANES_MAX
+        {
+            return Err(HashError::Costly("argon2"));
+        }
+        // The parameters written in the hash are the ones used.
         return Ok(argon2::Argon2::default().verify_password(pw, &h).is_ok());
     }
     if hash.starts_with("$pbkdf2") {
@@ -58,9 +101,20 @@ pub fn verify(hash: &str, password: &str) -> Result<bool, HashError> {
         if h.hash.is_none() || h.salt.is_none() {
             return Err(HashError::Malformed("pbkdf2"));
         }
+        let rounds = h.params.get_decimal("i").unwrap_or(0);
+        if rounds > PBKDF2_ITERATIONS_MAX {
+            return Err(HashError::Costly("pbkdf2"));
+        }
         return Ok(pbkdf2::Pbkdf2.verify_password(pw, &h).is_ok());
     }
     if hash.starts_with("$2a$") || hash.starts_with("$2b$") || hash.starts_with("$2y$") {
+        let cost: u32 = hash
+            .get(4..6)
+            .and_then(|c| c.parse().ok())
+            .ok_or(HashError::Malformed("bcrypt"))?;
+        if cost > BCRYPT_COST_MAX {
+            return Err(HashError::Costly("bcrypt"));
+        }
         return bcrypt::verify(password, hash).map_err(|_| HashError::Malformed("bcrypt"));
     }
     if let Some(rest) = hash.strip_prefix("$7$") {
@@ -81,6 +135,9 @@ pub fn verify(hash: &str, password: &str) -> Result<bool, HashError> {
             .map_err(|_| HashError::Malformed("mosquitto $7$"))?;
         if want.is_empty() || want.len() > 64 || iter == 0 {
             return Err(HashError::Malformed("mosquitto $7$"));
+        }
+        if iter > PBKDF2_ITERATIONS_MAX {
+            return Err(HashError::Costly("mosquitto $7$"));
         }
         let mut got = vec![0u8; want.len()];
         pbkdf2::pbkdf2_hmac::<Sha512>(pw, &salt, iter, &mut got);
@@ -133,9 +190,43 @@ mod tests {
     use argon2::password_hash::PasswordHasher;
 
     #[test]
+    fn costly_stored_hashes_are_refused_and_old_defaults_still_verify() {
+        let salt = SaltString::from_b64("c2FsdHNhbHQ").expect("salt");
+        let hash_with = |m, t| {
+            argon2::Argon2::new(
+                argon2::Algorithm::Argon2id,
+                argon2::Version::V0x13,
+                argon2::Params::new(m, t, 1, None).expect("params"),
+            )
+            .hash_password(b"pw", &salt)
+            .expect("hash")
+            .to_string()
+        };
+        // The crate's defaults (19 MiB, 2 passes), which older versions wrote.
+        let old = hash_with(19_456, 2);
+        assert_eq!(verify(&old, "pw"), Ok(true));
+        assert_eq!(verify(&old, "px"), Ok(false));
+        let bomb = old.replace("m=19456", "m=4194304");
+        assert_eq!(verify(&bomb, "pw"), Err(HashError::Costly("argon2")));
+        let slow = old.replace("t=2", "t=1000");
+        assert_eq!(verify(&slow, "pw"), Err(HashError::Costly("argon2")));
+        assert_eq!(
+            verify("$7$100000000$c2FsdA==$aGFzaA==", "pw"),
+            Err(HashError::Costly("mosquitto $7$"))
+        );
+        assert_eq!(
+            verify(
+                "$2b$31$abcdefghijklmnopqrstuu5Fh6Ca5vUgLdvFpgDHw1kHnxmC.JRW",
+                "pw"
+            ),
+            Err(HashError::Costly("bcrypt"))
+        );
+    }
+
+    #[test]
     fn argon2id_round_trip() {
         let h = hash("s3cret");
-        assert!(h.starts_with("$argon2id$"));
+        assert!(h.starts_with("$argon2id$v=19$m=4096,t=2,p=1$"), "{h}");
         assert_eq!(verify(&h, "s3cret"), Ok(true));
         assert_eq!(verify(&h, "wrong"), Ok(false));
     }

@@ -26,6 +26,11 @@ impl Broker {
                 auth.apply(c);
             }
         }
+        for c in &commands {
+            if let Command::PutUser { username, .. } | Command::DeleteUser { username } = c {
+                self.verifier.forget_user(username);
+            }
+        }
         let bans: Vec<(u8, String)> = commands
             .iter()
             .filter_map(|c| match c {

@@ -237,6 +237,13 @@ impl Broker {
                 auth.apply(c);
             }
         }
+        if touched
+            .auth
+            .iter()
+            .any(|c| matches!(c, Command::PutUser { .. } | Command::DeleteUser { .. }))
+        {
+            self.verifier.forget_all();
+        }
         if !touched.bans.is_empty() {
             self.kick_banned(&touched.bans);
         }

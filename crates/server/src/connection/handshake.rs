@@ -16,7 +16,8 @@ use tokio_util::codec::{Decoder, Encoder};
 
 use super::Conn;
 use crate::Broker;
-use crate::auth::{self, Identity};
+use crate::auth::Identity;
+use crate::auth::verifier::Refusal;
 use crate::broker::{ConnectRequest, Will};
 use crate::time::now_ms;
 use crate::transport::Transport;
@@ -96,24 +97,32 @@ async fn authenticate(
             Err(ConnectAckReason::NotAuthorized)
         };
     };
-    let Some(user) = broker.auth().user(username) else {
-        return Err(ConnectAckReason::BadUserNameOrPassword);
+    // Unknown usernames cost the same verification as wrong passwords (a dummy hash), so
+    // timing does not tell which usernames exist.
+    let (stored, superuser) = match broker.auth().user(username) {
+        Some(u) => (Some(u.password_hash), u.superuser),
+        None => (None, false),
     };
-    let password = c.password.clone().unwrap_or_default();
-    // Hash verification is deliberately slow: keep it off the async workers.
-    let ok = tokio::task::spawn_blocking(move || {
-        let pw = std::str::from_utf8(&password).unwrap_or("\u{fffd}");
-        auth::password::verify(&user.password_hash, pw).map(|ok| (ok, user.superuser))
-    })
-    .await;
-    match ok {
-        Ok(Ok((true, superuser))) => Ok(superuser),
-        Ok(Ok((false, _))) => Err(ConnectAckReason::BadUserNameOrPassword),
-        Ok(Err(e)) => {
+    let password = c.password.as_deref().unwrap_or_default();
+    let wait = Duration::from_secs(broker.config.mqtt.connect_timeout_secs);
+    match broker
+        .verifier
+        .check(username, stored.as_deref(), password, wait)
+        .await
+    {
+        Ok(()) => Ok(superuser),
+        Err(Refusal::BadCredentials) => {
+            tracing::info!(user = %username, %peer, client = %c.client_id, "bad username or password");
+            Err(ConnectAckReason::BadUserNameOrPassword)
+        }
+        Err(Refusal::UnusableHash(e)) => {
             tracing::warn!(user = %username, error = %e, "stored password hash is unusable");
             Err(ConnectAckReason::BadUserNameOrPassword)
         }
-        Err(_) => Err(ConnectAckReason::ServerUnavailable),
+        Err(Refusal::Busy) => {
+            tracing::warn!(user = %username, %peer, "password checks are saturated: CONNECT refused as server busy");
+            Err(ConnectAckReason::ServerBusy)
+        }
     }
 }
 
