@@ -40,7 +40,8 @@ pub enum ApiError {
     /// The request body is over a limit (413).
     #[error("{0}")]
     TooLarge(String),
-    /// The store could not commit the change (500); nothing was changed.
+    /// The store could not commit the change (500; 503 while the store cannot write);
+    /// nothing was changed.
     #[error("the store could not commit the change (nothing was changed): {0}")]
     Store(#[from] holdfast_store::StoreError),
     /// A bug or a failed background task (500).
@@ -58,6 +59,10 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            // The disk is full or failing: retry later (the store recovers by itself).
+            ApiError::Store(holdfast_store::StoreError::Unwritable(_)) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Store(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

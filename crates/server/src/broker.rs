@@ -40,7 +40,7 @@ mod kick;
 mod restore;
 
 pub use admin_view::{ClientInfo, SubscriptionInfo};
-pub use fanout::Fanout;
+pub use fanout::{Fanout, RetainedUndo};
 
 pub use import::ImportEffect;
 pub use kick::{Kick, KickSender};
@@ -455,8 +455,17 @@ impl Broker {
         let mut fanout = Fanout::default();
         let commands = &mut fanout.commands;
         self.stats.messages_received.fetch_add(1, Ordering::Relaxed);
-        if msg.retain {
+        // A retained change that cannot be stored is not made in memory either (wills and
+        // `$SYS` come here too; client PUBLISHes are refused before routing).
+        if msg.retain && !self.store.writable() && !msg.topic.starts_with("$SYS") {
+            tracing::warn!(topic = %msg.topic, "retained update not made: the store cannot write");
+        } else if msg.retain {
             let topic = msg.topic.to_string();
+            fanout.retained_undo = Some(RetainedUndo {
+                topic: topic.clone(),
+                before: self.retained.read().get(&topic).cloned(),
+                after: (!msg.payload.is_empty()).then(|| msg.clone()),
+            });
             if msg.payload.is_empty() {
                 if self.retained.write().remove(&topic) {
                     commands.push(Command::DeleteRetained { topic });
@@ -495,6 +504,54 @@ impl Broker {
             self.deliver(&slot, delivery, &mut fanout);
         }
         fanout
+    }
+
+    /// Would routing `p` write to the store? A retained PUBLISH does; otherwise a QoS 1/2
+    /// one that matches a persistent session at QoS 1/2. No side effects (one trie walk).
+    pub fn publish_needs_store(&self, p: &holdfast_codec::Publish, publisher: &ClientId) -> bool {
+        if p.retain {
+            return true;
+        }
+        if p.qos == QoS::AtMostOnce {
+            return false;
+        }
+        let routes = {
+            let online = |c: &ClientId| {
+                self.sessions
+                    .read()
+                    .get(c)
+                    .is_some_and(|s| s.online.load(Ordering::Acquire))
+            };
+            self.trie.read().route(&p.topic, Some(publisher), &online)
+        };
+        routes.iter().any(|r| {
+            r.qos != QoS::AtMostOnce
+                && self
+                    .slot(&r.client)
+                    .is_some_and(|s| s.state.lock().is_persistent())
+        })
+    }
+
+    /// Put back what a PUBLISH whose commit failed changed in the retained index, unless a
+    /// later PUBLISH has changed the topic since.
+    pub fn undo_retained(&self, u: RetainedUndo) {
+        let mut index = self.retained.write();
+        let current = index.get(&u.topic).cloned();
+        let unchanged = match (&current, &u.after) {
+            (Some(c), Some(a)) => Arc::ptr_eq(c, a),
+            (None, None) => true,
+            _ => false,
+        };
+        if !unchanged {
+            return;
+        }
+        match u.before {
+            Some(m) => index.insert(m),
+            None => {
+                index.remove(&u.topic);
+            }
+        }
+        tracing::warn!(topic = %u.topic, "retained update undone: its commit failed");
     }
 
     /// Queue one delivery on a session; its connection is woken when `fanout` is submitted.

@@ -3,9 +3,9 @@
 //! A node is *starting* from the moment the broker exists until every MQTT listener accepts
 //! (the admin API and its bootstrap key come first), *ready* while it serves, and
 //! *shutting down* from the first signal. Independently of the phase, a store that cannot
-//! write makes the node unready until it can again.
+//! write (`Store::writable`) makes the node unready until it can again.
 
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 const STARTING: u8 = 0;
 const READY: u8 = 1;
@@ -15,14 +15,12 @@ const SHUTTING_DOWN: u8 = 2;
 #[derive(Debug)]
 pub struct Health {
     phase: AtomicU8,
-    store_writable: AtomicBool,
 }
 
 impl Default for Health {
     fn default() -> Health {
         Health {
             phase: AtomicU8::new(STARTING),
-            store_writable: AtomicBool::new(true),
         }
     }
 }
@@ -61,12 +59,12 @@ impl Readiness {
 }
 
 impl Health {
-    /// The current readiness (shutting down wins over an unwritable store, which wins over
-    /// starting).
-    pub fn readiness(&self) -> Readiness {
+    /// The current readiness, given whether the store writes (shutting down wins over an
+    /// unwritable store, which wins over starting).
+    pub fn readiness(&self, store_writable: bool) -> Readiness {
         match self.phase.load(Ordering::Acquire) {
             SHUTTING_DOWN => Readiness::ShuttingDown,
-            _ if !self.store_writable.load(Ordering::Acquire) => Readiness::StoreUnwritable,
+            _ if !store_writable => Readiness::StoreUnwritable,
             READY => Readiness::Ready,
             _ => Readiness::Starting,
         }
@@ -84,16 +82,6 @@ impl Health {
     pub fn set_shutting_down(&self) {
         self.phase.store(SHUTTING_DOWN, Ordering::Release);
     }
-
-    /// Whether the store accepts writes now.
-    pub fn store_writable(&self) -> bool {
-        self.store_writable.load(Ordering::Acquire)
-    }
-
-    /// Record whether the store accepts writes; returns the previous value.
-    pub fn set_store_writable(&self, writable: bool) -> bool {
-        self.store_writable.swap(writable, Ordering::AcqRel)
-    }
 }
 
 #[cfg(test)]
@@ -103,15 +91,12 @@ mod tests {
     #[test]
     fn phases_and_store_state_combine() {
         let h = Health::default();
-        assert_eq!(h.readiness(), Readiness::Starting);
+        assert_eq!(h.readiness(true), Readiness::Starting);
         h.set_ready();
-        assert_eq!(h.readiness(), Readiness::Ready);
-        assert!(h.set_store_writable(false));
-        assert_eq!(h.readiness(), Readiness::StoreUnwritable);
-        h.set_store_writable(true);
-        assert_eq!(h.readiness(), Readiness::Ready);
+        assert_eq!(h.readiness(true), Readiness::Ready);
+        assert_eq!(h.readiness(false), Readiness::StoreUnwritable);
         h.set_shutting_down();
         h.set_ready();
-        assert_eq!(h.readiness(), Readiness::ShuttingDown);
+        assert_eq!(h.readiness(false), Readiness::ShuttingDown);
     }
 }

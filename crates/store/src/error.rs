@@ -28,6 +28,12 @@ pub enum StoreError {
     Engine(String),
     #[error("the store writer has stopped; the broker is shutting down")]
     WriterGone,
+    /// A write failed (disk full, I/O error) and the store has not recovered yet: writes are
+    /// refused without being attempted until it has.
+    #[error(
+        "the store cannot write ({0}); durable writes are refused until it recovers (it retries every second)"
+    )]
+    Unwritable(String),
 }
 
 macro_rules! engine_from {

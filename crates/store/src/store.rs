@@ -1,8 +1,9 @@
 //! [`Store`]: the handle the broker holds.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
+use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 
 use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable};
@@ -71,9 +72,40 @@ pub struct Loaded {
     pub cluster_config: Vec<(String, String)>,
 }
 
+/// What the writer thread shares with the store handles: the database (replaced when the
+/// writer reopens it after a write failure) and whether it can write.
+pub(crate) struct Shared {
+    /// `None` only while the writer reopens it.
+    pub(crate) db: RwLock<Option<Database>>,
+    pub(crate) path: PathBuf,
+    pub(crate) cache_bytes: usize,
+    pub(crate) writable: AtomicBool,
+    /// Why the last write failed, while the store is unwritable.
+    pub(crate) fault: Mutex<Option<String>>,
+}
+
+impl Shared {
+    pub(crate) fn open_db(path: &Path, cache_bytes: usize) -> Result<Database, StoreError> {
+        Database::builder()
+            .set_cache_size(cache_bytes)
+            .create(path)
+            .map_err(|source| StoreError::Open {
+                path: path.to_path_buf(),
+                source,
+            })
+    }
+
+    pub(crate) fn fault(&self) -> String {
+        self.fault
+            .lock()
+            .ok()
+            .and_then(|f| f.clone())
+            .unwrap_or_else(|| "a write failed".into())
+    }
+}
+
 struct Inner {
-    db: Arc<Database>,
-    path: PathBuf,
+    shared: Arc<Shared>,
     tx: Mutex<Option<Sender<Job>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
@@ -87,7 +119,7 @@ pub struct Store {
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store")
-            .field("path", &self.inner.path)
+            .field("path", &self.inner.shared.path)
             .finish()
     }
 }
@@ -95,25 +127,24 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// Open (or create) the store file at `path` and start its writer.
     pub fn open(path: &Path, opts: StoreOptions) -> Result<Store, StoreError> {
-        let db = Database::builder()
-            .set_cache_size(opts.cache_bytes)
-            .create(path)
-            .map_err(|source| StoreError::Open {
-                path: path.to_path_buf(),
-                source,
-            })?;
+        let db = Shared::open_db(path, opts.cache_bytes)?;
         init_schema(&db, path)?;
-        let db = Arc::new(db);
+        let shared = Arc::new(Shared {
+            db: RwLock::new(Some(db)),
+            path: path.to_path_buf(),
+            cache_bytes: opts.cache_bytes,
+            writable: AtomicBool::new(true),
+            fault: Mutex::new(None),
+        });
         let (tx, rx) = std::sync::mpsc::channel();
-        let wdb = db.clone();
+        let wshared = shared.clone();
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || writer::run(wdb, rx, opts.durability))
+            .spawn(move || writer::run(wshared, rx, opts.durability))
             .map_err(|e| StoreError::Engine(format!("cannot start writer thread: {e}")))?;
         Ok(Store {
             inner: Arc::new(Inner {
-                db,
-                path: path.to_path_buf(),
+                shared,
                 tx: Mutex::new(Some(tx)),
                 thread: Mutex::new(Some(thread)),
             }),
@@ -122,7 +153,19 @@ impl Store {
 
     /// The store file.
     pub fn path(&self) -> &Path {
-        &self.inner.path
+        &self.inner.shared.path
+    }
+
+    /// Whether the store accepts writes. False from a failed write (disk full, I/O error)
+    /// until the writer has reopened the store and a probe write succeeded; meanwhile every
+    /// write is refused with [`StoreError::Unwritable`] without being attempted.
+    pub fn writable(&self) -> bool {
+        self.inner.shared.writable.load(Ordering::Acquire)
+    }
+
+    /// Why the store cannot write, while it cannot.
+    pub fn fault(&self) -> Option<String> {
+        (!self.writable()).then(|| self.inner.shared.fault())
     }
 
     fn send(&self, job: Job) -> Result<(), StoreError> {
@@ -176,7 +219,19 @@ impl Store {
 
     /// A read snapshot: one consistent cut across every table.
     pub fn read(&self) -> Result<ReadTransaction, StoreError> {
-        Ok(self.inner.db.begin_read()?)
+        let db = self
+            .inner
+            .shared
+            .db
+            .read()
+            .map_err(|_| StoreError::WriterGone)?;
+        match db.as_ref() {
+            Some(db) => Ok(db.begin_read()?),
+            None => Err(StoreError::Unwritable(format!(
+                "being reopened after: {}",
+                self.inner.shared.fault()
+            ))),
+        }
     }
 
     /// The cut a read snapshot sees: how many batches had been committed when it was taken

@@ -371,6 +371,29 @@ impl Broker {
             .to_string()
     }
 
+    /// [`Broker::start_with_admin`] with the data dir at `data` (also given in `env`).
+    pub fn start_with_admin_in(data: &Path, env: &[(&str, &str)]) -> Broker {
+        let bind = format!("127.0.0.1:{}", free_port());
+        let mut all = vec![("HOLDFAST_ADMIN__BIND", bind.as_str())];
+        all.extend_from_slice(env);
+        let b = Broker::start_with(&all, None);
+        b.wait_for_admin_key_in(data);
+        b
+    }
+
+    /// Wait until the admin port accepts connections and `data/admin.key` exists.
+    pub fn wait_for_admin_key_in(&self, data: &Path) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let key = data.join("admin.key");
+        while Instant::now() < deadline {
+            if key.is_file() && TcpStream::connect(("127.0.0.1", self.admin_port())).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("admin API not ready within 15 s; log:\n{}", self.log());
+    }
+
     /// Wait until the admin port accepts connections and the bootstrap key exists.
     pub fn wait_for_admin(&self) {
         let deadline = Instant::now() + Duration::from_secs(15);

@@ -29,6 +29,16 @@ pub struct Fanout {
     pub(super) wake: Vec<Arc<Slot>>,
     /// Sessions the message matched.
     pub matched: usize,
+    /// How to put the retained index back if the commit fails.
+    pub(super) retained_undo: Option<RetainedUndo>,
+}
+
+/// A retained topic's message before and after one PUBLISH changed it.
+#[derive(Debug)]
+pub struct RetainedUndo {
+    pub(super) topic: String,
+    pub(super) before: Option<Arc<Message>>,
+    pub(super) after: Option<Arc<Message>>,
 }
 
 impl Fanout {
@@ -38,7 +48,13 @@ impl Fanout {
             commands,
             wake: Vec::new(),
             matched: 0,
+            retained_undo: None,
         }
+    }
+
+    /// What to undo in the retained index if this fanout's commit fails.
+    pub fn take_retained_undo(&mut self) -> Option<RetainedUndo> {
+        self.retained_undo.take()
     }
 
     /// Submit the writes, then wake the subscribers. In this order, so that a subscriber's

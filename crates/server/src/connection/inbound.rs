@@ -35,6 +35,20 @@ fn ack2(packet_id: NonZeroU16, reason_code: PublishAck2Reason) -> PublishAck2 {
     }
 }
 
+/// The acknowledgement `reply` turned into 0x80 "not stored", with the reason.
+fn failed_ack(reply: Packet, error: &str) -> Packet {
+    let fail = |mut a: PublishAck| {
+        a.reason_code = PublishAckReason::UnspecifiedError;
+        a.reason_string = Some(format!("not stored: {error}").into());
+        a
+    };
+    match reply {
+        Packet::PublishAck(a) => Packet::PublishAck(fail(a)),
+        Packet::PublishReceived(a) => Packet::PublishReceived(fail(a)),
+        other => other,
+    }
+}
+
 fn ready(p: Packet) -> PendingAck {
     Box::pin(async move { Some(p) })
 }
@@ -111,6 +125,11 @@ impl Conn {
                 ));
             }
         }
+        // While the store cannot write, a PUBLISH that needs a durable write is refused
+        // before it is routed, so nothing of it reaches memory or a subscriber.
+        if !self.broker.store.writable() && self.broker.publish_needs_store(&p, &self.client_id) {
+            return self.refuse_unwritable(&p);
+        }
         let (Some(pid), false) = (pid, p.qos == QoS::AtMostOnce) else {
             // QoS 0: nothing to acknowledge, but a retained update must still be stored.
             let (fanout, _) = self.route(&p);
@@ -140,12 +159,54 @@ impl Conn {
             }
             Packet::PublishReceived(ack(pid, reason))
         };
+        let undo = fanout.take_retained_undo();
         match fanout.submit(&self.broker.store) {
             None => self.pending().push_back(ready(reply)),
-            Some(ticket) => self.pending().push_back(Box::pin(async move {
-                ticket.wait().await.ok().map(|()| reply)
-            })),
+            Some(ticket) => {
+                let broker = self.broker.clone();
+                let v5 = self.version == ProtocolVersion::V5;
+                self.pending().push_back(Box::pin(async move {
+                    match ticket.wait().await {
+                        Ok(()) => Some(reply),
+                        Err(e) => {
+                            // Not stored: what this PUBLISH changed in the retained index
+                            // is put back, and the publisher told (v5) or disconnected
+                            // (3.1.1, which has no negative acknowledgement).
+                            if let Some(u) = undo {
+                                broker.undo_retained(u);
+                            }
+                            v5.then(|| failed_ack(reply, &e.to_string()))
+                        }
+                    }
+                }))
+            }
         }
+        None
+    }
+
+    /// Refuse a PUBLISH that needs a store write while the store cannot write: v5 QoS 1/2
+    /// get PUBACK/PUBREC 0x80 with a reason string; 3.1.1 QoS 1/2 are disconnected; a
+    /// retained QoS 0 PUBLISH is dropped (at most once allows it).
+    fn refuse_unwritable(&mut self, p: &Publish) -> Option<Exit> {
+        let why = format!(
+            "not accepted: the broker's store cannot write ({}); retry later",
+            self.broker.store.fault().unwrap_or_default()
+        );
+        tracing::warn!(client = %self.client_id, topic = %p.topic, "PUBLISH refused: {why}");
+        // QoS 0: nothing to answer.
+        let pid = p.packet_id.filter(|_| p.qos != QoS::AtMostOnce)?;
+        if self.version != ProtocolVersion::V5 {
+            return Some(Exit::Error(DisconnectReasonCode::UnspecifiedError, why));
+        }
+        let mut a = ack(pid, PublishAckReason::UnspecifiedError);
+        a.reason_string = Some(why.into());
+        let reply = if p.qos == QoS::AtLeastOnce {
+            self.qos1_unacked += 1;
+            Packet::PublishAck(a)
+        } else {
+            Packet::PublishReceived(a)
+        };
+        self.pending().push_back(ready(reply));
         None
     }
 
@@ -280,7 +341,15 @@ impl Conn {
         let mut commands = Vec::new();
         let mut retained: Vec<(Arc<Message>, QoS)> = Vec::new();
         let max_levels = usize::from(self.broker.config.mqtt.topic_levels_max);
+        // A persistent session's subscriptions are stored: none is made while the store
+        // cannot write (0x80 for each filter; the client may retry).
+        let unstorable = !self.broker.store.writable() && self.slot.state.lock().is_persistent();
         for (raw, o) in &s.topic_filters {
+            if unstorable {
+                tracing::warn!(client = %self.client_id, filter = %raw, "SUBSCRIBE refused: the store cannot write");
+                status.push(SubscribeAckReason::UnspecifiedError);
+                continue;
+            }
             let parsed = match topic::parse_filter(raw)
                 .and_then(|p| topic::check_levels(p.filter, max_levels).map(|()| p))
             {

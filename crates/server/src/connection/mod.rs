@@ -139,7 +139,8 @@ impl Conn {
                         Some(p) => self.send_ack(p),
                         None => return Exit::Error(
                             DisconnectReasonCode::UnspecifiedError,
-                            "store commit failed".into(),
+                            "store commit failed: the PUBLISH was not stored (3.1.1 has no \
+                             negative acknowledgement)".into(),
                         ),
                     }
                 }
@@ -264,8 +265,17 @@ impl Conn {
     }
 
     fn send_ack(&mut self, p: Packet) {
-        if matches!(p, Packet::PublishAck(_)) {
-            self.qos1_unacked = self.qos1_unacked.saturating_sub(1);
+        match &p {
+            Packet::PublishAck(_) => self.qos1_unacked = self.qos1_unacked.saturating_sub(1),
+            // A refused QoS 2 PUBLISH was not received: its packet id is free again.
+            Packet::PublishReceived(a) if (a.reason_code as u8) >= 0x80 => {
+                self.slot
+                    .state
+                    .lock()
+                    .incoming_qos2
+                    .remove(&a.packet_id.get());
+            }
+            _ => {}
         }
         self.encode(p);
     }
