@@ -50,7 +50,7 @@ pub use archive::{
 };
 pub use contents::{Format, Row};
 pub use error::{ExportError, ImportError, ReadError, ReadFault};
-pub use export::{ExportReport, default_file_name, export, temporary_path};
+pub use export::{ExportReport, default_file_name, export, export_new, temporary_path};
 pub use header::{HEADER_BYTES, MAGIC};
 pub use key::{Key, KeyPart};
 pub use limits::Limits;

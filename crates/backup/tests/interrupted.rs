@@ -110,8 +110,16 @@ fn temporary_files_are_refused_by_name_and_by_content_and_exports_never_overwrit
     let store = open_store(&dir.path().join("s.redb"));
     commit(&store, bulk_commands(100));
     let path = dir.path().join("x.hfx");
-    // A stale temporary file from an earlier crash is replaced, not appended to.
+    // An existing temporary file may be another export's in progress: it is never deleted
+    // or written to (`holdfast start` removes those of killed exports from the backup dir).
     std::fs::write(temporary_path(&path), b"stale").expect("write");
+    let e = export(&store, ExportOptions::default(), &path).expect_err("took the .tmp");
+    assert!(e.to_string().contains("another export"), "{e}");
+    assert_eq!(
+        std::fs::read(temporary_path(&path)).expect("read"),
+        b"stale"
+    );
+    std::fs::remove_file(temporary_path(&path)).expect("remove");
     let report = export(&store, ExportOptions::default(), &path).expect("export");
     assert!(!temporary_path(&path).exists());
     #[cfg(unix)]

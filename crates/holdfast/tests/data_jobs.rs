@@ -343,3 +343,56 @@ fn ctl_follows_the_job_and_prints_only_the_result_as_json() {
         started.elapsed()
     );
 }
+
+/// Issue 17, break 4: four exports started in the same second used to race for one file
+/// name (three failed with 500, the fourth reported another job's file). Now each reserves
+/// its own name atomically and reports its own file: size, creation time and cut.
+#[test]
+fn concurrent_exports_each_get_their_own_file_and_report_it() {
+    let b = busy_node();
+    let admin = api(&b);
+    let start = std::sync::Arc::new(std::sync::Barrier::new(4));
+    let ids: Vec<String> = (0..4)
+        .map(|_| {
+            let admin = admin.clone();
+            let start = start.clone();
+            std::thread::spawn(move || {
+                start.wait();
+                let a = admin.send("POST", "/api/v1/data/export?async=true", &json!({}));
+                assert_eq!(a.status, 202, "{}", a.body);
+                a.json()["id"].as_str().expect("id").to_string()
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().expect("thread"))
+        .collect();
+    let mut paths = Vec::new();
+    for id in &ids {
+        let last = follow(&admin, id).pop().expect("views");
+        assert_eq!(last["state"], "succeeded", "{last}");
+        let result = &last["result"];
+        let path = std::path::PathBuf::from(result["path"].as_str().expect("path"));
+        assert_eq!(
+            n(result, "bytes"),
+            std::fs::metadata(&path).expect("archive").len(),
+            "{id} reports its own file's size"
+        );
+        let archive = read_archive(&path);
+        assert_eq!(archive.manifest().created_at_ms, n(result, "created_at_ms"));
+        assert_eq!(
+            archive.manifest().cut.batch_seq,
+            n(&result["cut"], "batch_seq")
+        );
+        paths.push(path);
+    }
+    paths.sort();
+    paths.dedup();
+    assert_eq!(paths.len(), 4, "four distinct files: {paths:?}");
+    let leftovers: Vec<_> = std::fs::read_dir(paths[0].parent().expect("dir"))
+        .expect("list")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}

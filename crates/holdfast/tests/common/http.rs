@@ -53,6 +53,7 @@ pub fn start_admin() -> (super::Broker, Http) {
 }
 
 /// The admin API of one broker.
+#[derive(Clone)]
 pub struct Http {
     pub base: String,
     pub key: Option<String>,

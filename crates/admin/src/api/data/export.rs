@@ -7,7 +7,7 @@
 //! a job (`?async=true`), it answers at once and the job reports the records written of the
 //! total at the cut and the archive bytes written (the library's progress callback).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -136,7 +136,7 @@ async fn write(
     let result = background("holdfast-export", move || {
         ensure_backup_dir(&dir)?;
         let created_at_ms = now_ms();
-        let path = unique_path(&dir, &default_file_name(created_at_ms, format.into()));
+        let name = default_file_name(created_at_ms, format.into());
         progress.phase(JobPhase::Reading);
         let mut on_progress = |p: Progress| {
             progress.phase(JobPhase::Writing);
@@ -153,7 +153,10 @@ async fn write(
             ..ExportOptions::default()
         };
         let started = Instant::now();
-        let report = holdfast_backup::export(&store, opts, &path).map_err(export_error)?;
+        // The name is reserved atomically: exports started in the same second each get
+        // their own file (`<name>-1.hfx`, ...), and each report describes its own.
+        let report =
+            holdfast_backup::export_new(&store, opts, &dir, &name).map_err(export_error)?;
         let m = &report.manifest;
         progress.records(m.records_total(), Some(m.records_total()));
         progress.bytes(report.archive_bytes, Some(report.archive_bytes));
@@ -184,19 +187,6 @@ async fn write(
         "admin: export written"
     );
     Ok(result)
-}
-
-/// `dir/name`, or `dir/<stem>-<n>.<ext>` if exports in the same second already took it.
-fn unique_path(dir: &Path, name: &str) -> PathBuf {
-    let first = dir.join(name);
-    if !first.exists() {
-        return first;
-    }
-    let (stem, ext) = name.rsplit_once('.').unwrap_or((name, ""));
-    (1u32..)
-        .map(|n| dir.join(format!("{stem}-{n}.{ext}")))
-        .find(|p| !p.exists())
-        .unwrap_or(first)
 }
 
 fn file_name(p: &Path) -> String {
