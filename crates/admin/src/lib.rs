@@ -24,6 +24,7 @@ pub mod error;
 pub mod extract;
 pub mod jobs;
 pub mod keys;
+pub mod leftovers;
 pub mod openapi;
 pub mod snapshot;
 pub mod state;

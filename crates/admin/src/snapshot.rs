@@ -183,6 +183,9 @@ pub fn write_snapshot(
     progress: &mut dyn FnMut(SnapshotStep),
 ) -> Result<SnapshotManifest, SnapshotError> {
     prepare_dir(dir)?;
+    // Until done, a failure (or, at the next start, a kill) removes what was written.
+    let pending = crate::leftovers::PendingSnapshot::begin(src.data_dir, dir)
+        .map_err(io("write the in-progress marker for", dir))?;
     let created_at_ms = now_ms();
     progress(SnapshotStep::Copying);
     let copy = src.store.copy_to(&dir.join(STORE_FILE))?;
@@ -263,6 +266,7 @@ pub fn write_snapshot(
     write_private(&tmp, &text)?;
     std::fs::rename(&tmp, dir.join(MANIFEST_FILE)).map_err(io("rename", &tmp))?;
     sync_dir(dir)?;
+    pending.done();
     Ok(manifest)
 }
 

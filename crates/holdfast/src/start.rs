@@ -53,6 +53,9 @@ pub fn run(args: StartArgs) -> anyhow::Result<()> {
     crate::private::create_dir(&s.data_dir.path)?;
     let _lock = node::lock(&s.data_dir.path)?;
     crate::private::tighten_and_log(&s.data_dir.path)?;
+    for path in holdfast_admin::leftovers::clean(&s.data_dir.path) {
+        tracing::warn!(path = %path.display(), "removed a leftover of an interrupted export, upload or snapshot");
+    }
     let (identity, created) = node::load_or_create(&s.data_dir.path)?;
     tracing::info!(
         id = %identity.id,

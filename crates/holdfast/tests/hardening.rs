@@ -354,3 +354,38 @@ fn verified_credentials_are_cached_until_the_user_changes() {
     assert_eq!(r.status, 204, "{}", r.body);
     assert_eq!(connect_as(b.addr(), "dev-gone", "dev1", "changed"), 0x86);
 }
+
+/// Smaller finding: leftovers of a killed export (`.tmp`), a killed upload (hidden
+/// `.upload`) and a killed snapshot (a dir without `SNAPSHOT.json`, named by its in-progress
+/// marker) were never removed. `holdfast start` removes them and logs each; archives and
+/// finished snapshots stay.
+#[test]
+fn leftovers_of_interrupted_work_are_removed_at_start() {
+    let mut b = Broker::start_with_admin(&[], None);
+    let http = Http::new(&b.admin_url(), Some(&b.admin_key()));
+    let r = http.send("POST", "/api/v1/data/export", &serde_json::json!({}));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let archive = std::path::PathBuf::from(r.json()["path"].as_str().expect("path"));
+    let snap = b.dir.path().join("snap-killed");
+    std::fs::create_dir_all(&snap).expect("mkdir");
+    b.terminate();
+    let backup = archive.parent().expect("backup dir").to_path_buf();
+    std::fs::write(backup.join("holdfast-export-x.hfx.tmp"), b"half").expect("write");
+    std::fs::write(backup.join(".up.hfx.0123.upload"), b"half").expect("write");
+    std::fs::write(snap.join("holdfast.redb"), b"half").expect("write");
+    let pending = b.data_dir().join("snapshots-pending");
+    std::fs::create_dir_all(&pending).expect("mkdir");
+    std::fs::write(
+        pending.join("00000000000000aa"),
+        snap.to_string_lossy().as_bytes(),
+    )
+    .expect("marker");
+    b.restart();
+    assert!(archive.is_file(), "archives stay");
+    assert!(!backup.join("holdfast-export-x.hfx.tmp").exists());
+    assert!(!backup.join(".up.hfx.0123.upload").exists());
+    assert!(!snap.join("holdfast.redb").exists() && snap.is_dir());
+    assert_eq!(std::fs::read_dir(&pending).expect("dir").count(), 0);
+    let log = b.log();
+    assert_eq!(log.matches("removed a leftover").count(), 3, "{log}");
+}
