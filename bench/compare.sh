@@ -107,17 +107,27 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # labelled LABEL: wraps the JSON line on stdin as {"label": LABEL, ...its fields}.
 labelled() { python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); print(json.dumps({"label": sys.argv[1], **r}))' "$1"; }
 
-# window_run VARIANT PORT PID: the QoS 1 window row against one started broker.
+# window_run VARIANT PORT PID [ADMIN_PORT]: the QoS 1 window row against one started broker;
+# with ADMIN_PORT (Holdfast), the node's counts of messages received and dropped are added
+# (the offline session queues at most mqtt.queued_messages_max, 10 000; Mosquitto's
+# max_queued_messages is 1 000; both acknowledge, and drop, the rest).
 window_run() {
-  local variant=$1 port=$2 pid=$3 t0 t1
+  local variant=$1 port=$2 pid=$3 admin=${4:-} t0 t1 stats='{}'
+
   mosquitto_sub -p "$port" -c -i off-sub -q 1 -t bench/window -E
   t0=$(cpu_ticks "$pid")
   timeout $((WINDOW_SECS + 30)) "$PY" bench/paho_window_rate.py "$port" bench/window "$WINDOW" \
     "$WINDOW_SECS" 311 64 >"$OUT/w.json"
   t1=$(cpu_ticks "$pid")
+  if [ -n "$admin" ]; then
+    stats=$("$HOLDFAST" ctl status --json --url "http://127.0.0.1:$admin" \
+      --api-key "$(cat "$(readlink "/proc/$pid/cwd")/data/admin.key")")
+  fi
   python3 -c 'import json,os,sys; r=json.load(open(sys.argv[1])); t=(int(sys.argv[3])-int(sys.argv[2]))/os.sysconf("SC_CLK_TCK")
 r["broker_cpu_s"]=round(t,3); r["broker_cpu_us_per_msg"]=round(t*1e6/r["acked"],1) if r.get("acked") else None
-print(json.dumps(r))' "$OUT/w.json" "$t0" "$t1" | labelled "$variant" >>"$OUT/window.jsonl"
+st=json.loads(sys.argv[4]).get("stats", {})
+r.update({"broker_" + k: st[k] for k in ["messages_received", "messages_dropped"] if k in st})
+print(json.dumps(r))' "$OUT/w.json" "$t0" "$t1" "$stats" | labelled "$variant" >>"$OUT/window.jsonl"
 }
 
 AUTH_USER=dev1; AUTH_PASSWORD=bench-dev1-pw; AUTH_BAD=not-the-password
@@ -197,13 +207,14 @@ for round in $(seq 1 "$ROUNDS"); do
     echo "round $round: taskset done" >&2
   fi
   for variant in mosquitto holdfast-sync holdfast-periodic; do
-    port=$(free_port)
+    port=$(free_port); admin=$(free_port)
     case $variant in
-      mosquitto) pid=$(start_mosquitto "$port") ;;
-      holdfast-sync) pid=$(start_holdfast "$port") ;;
-      holdfast-periodic) pid=$(HF_ENV=(HOLDFAST_STORE__DURABILITY=periodic); start_holdfast "$port") ;;
+      mosquitto) pid=$(start_mosquitto "$port"); admin= ;;
+      holdfast-sync) pid=$(HF_ADMIN_PORT=$admin start_holdfast "$port") ;;
+      holdfast-periodic) pid=$(HF_ADMIN_PORT=$admin; HF_ENV=(HOLDFAST_STORE__DURABILITY=periodic); start_holdfast "$port") ;;
     esac
-    window_run "$variant" "$port" "$pid"
+    [ -z "$admin" ] || "$HOLDFAST" ctl wait-ready --url "http://127.0.0.1:$admin" >/dev/null
+    window_run "$variant" "$port" "$pid" "$admin"
     if [ "$variant" = mosquitto ]; then stop "$pid"; else stop_holdfast "$pid"; fi
   done
   echo "round $round: window done" >&2
@@ -265,11 +276,13 @@ def medians(runs, keys):
         med[k] = statistics.median(v) if v else None
     return {"runs": runs, "median": med}
 # Issue 17's rows; not in "scenarios" (another client, other metrics), not plotted.
-WINDOW_KEYS = ["acked_per_s", "broker_cpu_us_per_msg", "disconnects", "unacked_at_end"]
+WINDOW_KEYS = ["acked_per_s", "broker_cpu_us_per_msg", "disconnects", "unacked_at_end",
+               "broker_messages_received", "broker_messages_dropped"]
 res["window"] = {
     "client": "paho-mqtt 2.1.0 (Python), bench/paho_window_rate.py", "protocol": "3.1.1",
     "qos": 1, "in_flight": window, "duration_s": window_secs, "payload_bytes": 64,
-    "subscriber": "one offline persistent session (clean session false), QoS 1",
+    "subscriber": "one offline persistent session (clean session false), QoS 1; queue limits "
+                  "at their defaults (Holdfast 10 000, Mosquitto 1 000): both acknowledge and drop the rest",
     "variants": {v: medians([r for r in windows if r["label"] == v], WINDOW_KEYS)
                  for v in ["mosquitto", "holdfast-sync", "holdfast-periodic"]}}
 for v in res["window"]["variants"].values():
@@ -318,6 +331,8 @@ for v in ["holdfast-sync", "holdfast-periodic"]:
         print(f"{'window-' + str(window):<14} {v[len('holdfast-'):] + ' ' + label:<22} {fmt(m):>12} {fmt(h):>12} {ratio:>7}")
 print(f"{'window-' + str(window):<14} {'max disconnects':<22} {wv['mosquitto']['max_disconnects']!s:>12} "
       f"{str(wv['holdfast-sync']['max_disconnects']) + ', ' + str(wv['holdfast-periodic']['max_disconnects']):>12}")
+drops = [wv[v]["median"]["broker_messages_dropped"] for v in ["holdfast-sync", "holdfast-periodic"]]
+print(f"{'window-' + str(window):<14} {'dropped, queue full':<22} {'-':>12} {', '.join(fmt(d) for d in drops):>12}")
 ab = res["auth_connect"]["brokers"]
 for key, metric, label in [("sequential", "connects_per_s", f"{auth_seq} seq, connects/s"),
                            ("distinct", "connects_per_s", f"{auth_distinct} users, connects/s"),
