@@ -5,6 +5,12 @@
 //! `{"base64": "..."}` when it is not. Records without bytes use the store's own field names.
 //! Reading JSON produces the store encoding again; the manifest checksums are over that
 //! encoding, so both archive forms of one cut carry the same checksums.
+//!
+//! A value is read straight from the document into its typed form ([`ValueSeed`]), never
+//! through a generic JSON tree, so reading takes memory in proportion to the record. It must
+//! be exactly what a writer writes: every member named once (`deny_unknown_fields` and
+//! [`present`] on the mirrors here, [`exact`] for the store's own record types), bytes as text
+//! whenever they are UTF-8. So one value has one JSON form.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -13,26 +19,74 @@ use holdfast_store::records::{
     RetainedRecord, SessionRecord, SubscriptionRecord, UserRecord, WillRecord,
 };
 use holdfast_store::schema::DIR_IN;
-use serde::de::DeserializeOwned;
+use serde::de::{self, DeserializeOwned, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::key::Key;
+use crate::strict::exact;
 use crate::table::Table;
 use crate::value::{Check, config_value, decode_record};
 
 /// Bytes: a string when they are UTF-8, else `{"base64": "..."}`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub(crate) enum BytesJson {
     Text(String),
     Base64(Base64Json),
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Serialize)]
 pub(crate) struct Base64Json {
     base64: String,
+}
+
+/// Read by hand rather than as an untagged enum, which would buffer the whole value (a
+/// payload of up to `record_bytes_max`) once more to try each variant.
+impl<'de> Deserialize<'de> for BytesJson {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<BytesJson, D::Error> {
+        d.deserialize_any(BytesVisitor)
+    }
+}
+
+struct BytesVisitor;
+
+impl<'de> Visitor<'de> for BytesVisitor {
+    type Value = BytesJson;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(r#"bytes: a string, or {"base64": "..."}"#)
+    }
+
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<BytesJson, E> {
+        Ok(BytesJson::Text(s.to_string()))
+    }
+
+    fn visit_string<E: de::Error>(self, s: String) -> Result<BytesJson, E> {
+        Ok(BytesJson::Text(s))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<BytesJson, A::Error> {
+        const FIELDS: &[&str] = &["base64"];
+        let mut base64 = None;
+        while let Some(name) = map.next_key::<String>()? {
+            if name != "base64" {
+                return Err(de::Error::unknown_field(&name, FIELDS));
+            }
+            if base64.is_some() {
+                return Err(de::Error::duplicate_field("base64"));
+            }
+            base64 = Some(map.next_value::<String>()?);
+        }
+        let base64 = base64.ok_or_else(|| de::Error::missing_field("base64"))?;
+        Ok(BytesJson::Base64(Base64Json { base64 }))
+    }
+}
+
+/// For `Option` members that must be present (`null` when absent): with `deserialize_with`,
+/// serde refuses a missing member instead of reading it as `None`.
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    Option::<T>::deserialize(d)
 }
 
 impl BytesJson {
@@ -53,6 +107,20 @@ impl BytesJson {
                 .map_err(|e| format!("invalid base64: {e}")),
         }
     }
+
+    /// The bytes of a record member, which must be in the writer's form: base64 only for
+    /// bytes that are not UTF-8.
+    fn into_record_bytes(self) -> Result<Vec<u8>, String> {
+        let base64 = matches!(self, BytesJson::Base64(_));
+        let bytes = self.into_bytes()?;
+        if base64 && std::str::from_utf8(&bytes).is_ok() {
+            return Err(
+                "bytes that are UTF-8 given as base64 (a writer gives them as a JSON string)"
+                    .into(),
+            );
+        }
+        Ok(bytes)
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -63,10 +131,14 @@ struct MessageJson {
     qos: u8,
     retain: bool,
     payload_utf8: bool,
+    #[serde(deserialize_with = "present")]
     content_type: Option<String>,
+    #[serde(deserialize_with = "present")]
     response_topic: Option<String>,
+    #[serde(deserialize_with = "present")]
     correlation_data: Option<BytesJson>,
     user_properties: Vec<(String, String)>,
+    #[serde(deserialize_with = "present")]
     expires_at_ms: Option<u64>,
 }
 
@@ -91,7 +163,7 @@ impl MessageJson {
     fn into_record(self) -> Result<MessageRecord, String> {
         Ok(MessageRecord {
             topic: self.topic,
-            payload: self.payload.into_bytes()?,
+            payload: self.payload.into_record_bytes()?,
             qos: self.qos,
             retain: self.retain,
             payload_utf8: self.payload_utf8,
@@ -99,7 +171,7 @@ impl MessageJson {
             response_topic: self.response_topic,
             correlation_data: self
                 .correlation_data
-                .map(BytesJson::into_bytes)
+                .map(BytesJson::into_record_bytes)
                 .transpose()?,
             user_properties: self.user_properties,
             expires_at_ms: self.expires_at_ms,
@@ -109,14 +181,14 @@ impl MessageJson {
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RetainedJson {
+pub(crate) struct RetainedJson {
     msg: MessageJson,
     stored_at_ms: u64,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct DeliveryJson {
+pub(crate) struct DeliveryJson {
     msg: MessageJson,
     qos: u8,
     retain: bool,
@@ -147,7 +219,7 @@ impl DeliveryJson {
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct InflightJson {
+pub(crate) struct InflightJson {
     seq: u64,
     state: u8,
     delivery: DeliveryJson,
@@ -162,11 +234,13 @@ struct WillJson {
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct SessionJson {
+pub(crate) struct SessionJson {
     expiry_secs: u32,
     protocol: u8,
     created_at_ms: u64,
+    #[serde(deserialize_with = "present")]
     disconnected_at_ms: Option<u64>,
+    #[serde(deserialize_with = "present")]
     will: Option<WillJson>,
 }
 
@@ -216,89 +290,107 @@ pub(crate) fn value_to_json(table: Table, key: &Key, value: &[u8]) -> Result<Val
     Ok(json)
 }
 
-/// The store encoding of a value of `table` given in JSON form. The JSON must be exactly
-/// what a writer writes for that value (up to whitespace and member order): no unknown or
-/// missing members, bytes as text when they are UTF-8. So one value has one JSON form.
-pub(crate) fn value_from_json(table: Table, key: &Key, json: Value) -> Result<Vec<u8>, String> {
-    let bytes = value_bytes_from_json(table, key, json.clone())?;
-    if value_to_json(table, key, &bytes)? != json {
-        return Err(
-            "the value is not in the form a writer gives it (unknown or missing members, or \
-             base64 for UTF-8 bytes)"
-                .into(),
-        );
-    }
-    Ok(bytes)
+/// One value of a table, read from JSON into its typed form ([`ValueSeed`]).
+pub(crate) enum ValueJson {
+    Config(String),
+    Users(UserRecord),
+    Acl(AclRecord),
+    Banned(BannedRecord),
+    ApiKeys(ApiKeyRecord),
+    Subscriptions(SubscriptionRecord),
+    Retained(RetainedJson),
+    Sessions(SessionJson),
+    Queued(DeliveryJson),
+    /// `null` for a client→broker entry; which one it must be depends on the key, which may
+    /// come after the value in the document.
+    Inflight(Option<InflightJson>),
 }
 
-fn value_bytes_from_json(table: Table, key: &Key, json: Value) -> Result<Vec<u8>, String> {
-    Ok(match table {
-        Table::ClusterConfig => match json {
-            Value::String(s) => s.into_bytes(),
-            _ => return Err("a cluster_config value is a string of TOML text".into()),
-        },
-        Table::Users => plain_back::<UserRecord>(json)?,
-        Table::Acl => plain_back::<AclRecord>(json)?,
-        Table::Banned => plain_back::<BannedRecord>(json)?,
-        Table::ApiKeys => plain_back::<ApiKeyRecord>(json)?,
-        Table::Subscriptions => plain_back::<SubscriptionRecord>(json)?,
-        Table::Retained => {
-            let r: RetainedJson = from_value(json)?;
-            records::encode(&RetainedRecord {
+/// Reads a value of a table in its JSON form, as exactly the members a writer writes for it.
+pub(crate) struct ValueSeed(pub Table);
+
+impl<'de> DeserializeSeed<'de> for ValueSeed {
+    type Value = ValueJson;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<ValueJson, D::Error> {
+        Ok(match self.0 {
+            Table::ClusterConfig => ValueJson::Config(String::deserialize(d)?),
+            Table::Users => ValueJson::Users(exact(d)?),
+            Table::Acl => ValueJson::Acl(exact(d)?),
+            Table::Banned => ValueJson::Banned(exact(d)?),
+            Table::ApiKeys => ValueJson::ApiKeys(exact(d)?),
+            Table::Subscriptions => ValueJson::Subscriptions(exact(d)?),
+            Table::Retained => ValueJson::Retained(RetainedJson::deserialize(d)?),
+            Table::Sessions => ValueJson::Sessions(SessionJson::deserialize(d)?),
+            Table::Queued => ValueJson::Queued(DeliveryJson::deserialize(d)?),
+            Table::Inflight => ValueJson::Inflight(Option::<InflightJson>::deserialize(d)?),
+        })
+    }
+}
+
+impl ValueJson {
+    /// The store encoding of the value of `key`.
+    pub(crate) fn into_store_bytes(self, key: &Key) -> Result<Vec<u8>, String> {
+        Ok(match self {
+            ValueJson::Config(s) => s.into_bytes(),
+            ValueJson::Users(r) => records::encode(&r),
+            ValueJson::Acl(r) => records::encode(&r),
+            ValueJson::Banned(r) => records::encode(&r),
+            ValueJson::ApiKeys(r) => records::encode(&r),
+            ValueJson::Subscriptions(r) => records::encode(&r),
+            ValueJson::Retained(r) => records::encode(&RetainedRecord {
                 msg: r.msg.into_record()?,
                 stored_at_ms: r.stored_at_ms,
-            })
-        }
-        Table::Sessions => {
-            let s: SessionJson = from_value(json)?;
-            let will = match s.will {
-                Some(w) => Some(WillRecord {
-                    msg: w.msg.into_record()?,
-                    delay_secs: w.delay_secs,
+            }),
+            ValueJson::Sessions(s) => {
+                let will = match s.will {
+                    Some(w) => Some(WillRecord {
+                        msg: w.msg.into_record()?,
+                        delay_secs: w.delay_secs,
+                    }),
+                    None => None,
+                };
+                records::encode(&SessionRecord {
+                    expiry_secs: s.expiry_secs,
+                    protocol: s.protocol,
+                    created_at_ms: s.created_at_ms,
+                    disconnected_at_ms: s.disconnected_at_ms,
+                    will,
+                })
+            }
+            ValueJson::Queued(d) => records::encode(&d.into_record()?),
+            ValueJson::Inflight(i) => match (key.u8(1)? == DIR_IN, i) {
+                (true, None) => Vec::new(),
+                (true, Some(_)) => return Err("a client→broker in-flight value is null".into()),
+                (false, None) => {
+                    return Err("a broker→client in-flight value is an object, not null".into());
+                }
+                (false, Some(i)) => records::encode(&InflightRecord {
+                    seq: i.seq,
+                    state: i.state,
+                    delivery: i.delivery.into_record()?,
                 }),
-                None => None,
-            };
-            records::encode(&SessionRecord {
-                expiry_secs: s.expiry_secs,
-                protocol: s.protocol,
-                created_at_ms: s.created_at_ms,
-                disconnected_at_ms: s.disconnected_at_ms,
-                will,
-            })
-        }
-        Table::Queued => {
-            let d: DeliveryJson = from_value(json)?;
-            records::encode(&d.into_record()?)
-        }
-        Table::Inflight if key.u8(1)? == DIR_IN => match json {
-            Value::Null => Vec::new(),
-            _ => return Err("a client→broker in-flight value is null".into()),
-        },
-        Table::Inflight => {
-            let i: InflightJson = from_value(json)?;
-            records::encode(&InflightRecord {
-                seq: i.seq,
-                state: i.state,
-                delivery: i.delivery.into_record()?,
-            })
-        }
-    })
+            },
+        })
+    }
+}
+
+/// The store encoding of a value of `table` given as a JSON tree (tests; the reader streams
+/// through [`ValueSeed`]).
+#[cfg(test)]
+pub(crate) fn value_from_json(table: Table, key: &Key, json: Value) -> Result<Vec<u8>, String> {
+    ValueSeed(table)
+        .deserialize(json)
+        .map_err(|e| format!("invalid record: {e}"))?
+        .into_store_bytes(key)
 }
 
 fn plain<T: Serialize + DeserializeOwned>(value: &[u8]) -> Result<Value, String> {
     to_value(&decode_record::<T>(value, Check::Full)?)
 }
 
-fn plain_back<T: Serialize + DeserializeOwned>(json: Value) -> Result<Vec<u8>, String> {
-    Ok(records::encode(&from_value::<T>(json)?))
-}
-
 fn to_value<T: Serialize>(v: &T) -> Result<Value, String> {
     serde_json::to_value(v).map_err(|e| format!("cannot express the record in JSON: {e}"))
-}
-
-fn from_value<T: DeserializeOwned>(json: Value) -> Result<T, String> {
-    serde_json::from_value(json).map_err(|e| format!("invalid record: {e}"))
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 
 use std::fmt;
 
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde::ser::SerializeSeq;
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
@@ -154,37 +155,68 @@ impl Key {
         Value::Object(map)
     }
 
-    /// Read the JSON form of a key of `table`.
+    /// Read the JSON form of a key of `table` (tests; the reader streams through
+    /// [`KeySeed`]).
+    #[cfg(test)]
     pub(crate) fn from_json(table: Table, value: &Value) -> Result<Key, String> {
-        let obj = value
-            .as_object()
-            .ok_or("key is not a JSON object".to_string())?;
-        let spec = table.key_parts();
-        if let Some(extra) = obj.keys().find(|k| !spec.iter().any(|(n, _)| n == k)) {
-            return Err(format!("key has an unknown part {extra:?}"));
-        }
-        let mut parts = Vec::with_capacity(spec.len());
-        for (name, kind) in spec {
-            let v = obj
-                .get(*name)
-                .ok_or_else(|| format!("key lacks its part {name:?}"))?;
-            let bad = || format!("key part {name:?} is not a valid {kind:?}");
-            let part = match kind {
-                KeyKind::Str => KeyPart::Str(v.as_str().ok_or_else(bad)?.to_string()),
-                KeyKind::U8 => KeyPart::U8(
-                    v.as_u64()
-                        .and_then(|n| u8::try_from(n).ok())
-                        .ok_or_else(bad)?,
-                ),
-                KeyKind::U16 => KeyPart::U16(
-                    v.as_u64()
-                        .and_then(|n| u16::try_from(n).ok())
-                        .ok_or_else(bad)?,
-                ),
-                KeyKind::U64 => KeyPart::U64(v.as_u64().ok_or_else(bad)?),
+        use serde::de::DeserializeSeed;
+        KeySeed(table).deserialize(value).map_err(|e| e.to_string())
+    }
+}
+
+/// Reads the JSON form of a key of a table straight from the document: an object naming
+/// each part exactly once, in any order.
+pub(crate) struct KeySeed(pub Table);
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Key;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Key, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = Key;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "a key: a JSON object naming the parts of a {} key",
+            self.0
+        )
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Key, A::Error> {
+        let spec = self.0.key_parts();
+        let mut parts: Vec<Option<KeyPart>> = vec![None; spec.len()];
+        while let Some(name) = map.next_key::<String>()? {
+            let Some(i) = spec.iter().position(|(n, _)| *n == name) else {
+                return Err(de::Error::custom(format!(
+                    "key has an unknown part {name:?}"
+                )));
             };
-            parts.push(part);
+            if parts[i].is_some() {
+                return Err(de::Error::custom(format!(
+                    "key part {name:?} appears twice"
+                )));
+            }
+            let (name, kind) = spec[i];
+            let bad = |_| de::Error::custom(format!("key part {name:?} is not a valid {kind:?}"));
+            parts[i] = Some(match kind {
+                KeyKind::Str => KeyPart::Str(map.next_value().map_err(bad)?),
+                KeyKind::U8 => KeyPart::U8(map.next_value().map_err(bad)?),
+                KeyKind::U16 => KeyPart::U16(map.next_value().map_err(bad)?),
+                KeyKind::U64 => KeyPart::U64(map.next_value().map_err(bad)?),
+            });
         }
+        let parts = parts
+            .into_iter()
+            .zip(spec)
+            .map(|(part, (name, _))| {
+                part.ok_or_else(|| de::Error::custom(format!("key lacks its part {name:?}")))
+            })
+            .collect::<Result<Vec<_>, A::Error>>()?;
         Ok(Key(parts))
     }
 }

@@ -11,8 +11,8 @@
 //!   here); [`apply`] writes the plan as one atomic batch of store commands.
 //! - Versions: [`convert`] brings older format versions to the current one and refuses newer.
 //!
-//! Modules: [`table`] (tables and sets), `key` and `frame` (the record encoding), `value` and
-//! `json_value` (record values), [`manifest`], `header`, `trailer` (the whole-file checksum of
+//! Modules: [`table`] (tables and sets), `key` and `frame` (the record encoding), `value`,
+//! `json_value` and `strict` (record values), [`manifest`], `header`, `trailer` (the whole-file checksum of
 //! the binary form), `read_binary` / `read_json`, `write`, `export`, `archive`, `plan`,
 //! `apply`, `node_config`.
 //!
@@ -37,6 +37,7 @@ mod read_binary;
 mod read_json;
 mod reader_thread;
 mod source;
+mod strict;
 pub mod table;
 pub mod timestamp;
 mod trailer;

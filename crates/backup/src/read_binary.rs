@@ -4,8 +4,9 @@
 //! names, no PAX extensions are interpreted), and each must be a regular file with one of the
 //! names holdfast writes, in the order it writes them. Every size is checked against
 //! [`Limits`] before it is read, and everything read is checked: record CRCs, keys, values,
-//! table checksums against the manifest, the zstd frame checksum, and the checksum trailer
-//! over the file's own bytes (`trailer`), which must end the file.
+//! table checksums against the manifest, the zstd frame checksum (which the frame header must
+//! announce), and the checksum trailer over the file's own bytes (`trailer`), which must end
+//! the file.
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::{self, Read};
@@ -29,6 +30,14 @@ use crate::value;
 /// Largest zstd window a reader accepts (2^27 = 128 MiB, zstd's own default limit); the
 /// writer's level-3 frames use far less.
 const ZSTD_WINDOW_LOG_MAX: u32 = 27;
+
+/// The magic number that opens a zstd frame, as it lies in the file (0xFD2FB528
+/// little-endian, RFC 8878 §3.1.1).
+const ZSTD_FRAME_MAGIC: [u8; 4] = 0xFD2F_B528u32.to_le_bytes();
+
+/// Bit 2 of a zstd frame's Frame_Header_Descriptor (the byte after the magic):
+/// Content_Checksum_flag.
+const ZSTD_CONTENT_CHECKSUM_FLAG: u8 = 1 << 2;
 
 /// Name of the manifest entry.
 pub(crate) const MANIFEST_ENTRY: &str = "MANIFEST.json";
@@ -56,6 +65,11 @@ pub(crate) fn read_binary<R: Read + Send>(
         return Err(ReadFault::UnknownFlags(flags));
     }
 
+    check_data_frame_header(
+        input
+            .peek(ZSTD_FRAME_MAGIC.len() + 1)
+            .map_err(ReadFault::Io)?,
+    )?;
     let mut decoder = zstd::stream::read::Decoder::with_buffer(input)
         .map_err(|e| body_fault("(compressed body)", e))?
         .single_frame();
@@ -91,6 +105,34 @@ pub(crate) fn read_binary<R: Read + Send>(
         trailer::read_and_check(&mut rest)?;
         converter.convert(contents)
     })
+}
+
+/// The body is one zstd frame, and it carries its content checksum (`docs/formats/
+/// archive-v1.md` §Body): zstd only checks a checksum the frame header announces, so a frame
+/// without one would decode unchecked. A body shorter than a frame header is left to the
+/// decoder, which reports where it ends.
+fn check_data_frame_header(head: &[u8]) -> Result<(), ReadFault> {
+    let (Some(magic), Some(&descriptor)) = (head.get(..ZSTD_FRAME_MAGIC.len()), head.get(4)) else {
+        return Ok(());
+    };
+    if magic != ZSTD_FRAME_MAGIC {
+        return Err(ReadFault::corrupt(
+            "(compressed body)",
+            format!(
+                "the body does not begin with a zstd frame (its first bytes are {magic:02X?}, \
+                 not the zstd magic {ZSTD_FRAME_MAGIC:02X?})"
+            ),
+        ));
+    }
+    if descriptor & ZSTD_CONTENT_CHECKSUM_FLAG == 0 {
+        return Err(ReadFault::corrupt(
+            "(compressed body)",
+            "the zstd frame carries no content checksum (Content_Checksum_flag, bit 2 of its \
+             frame header descriptor, is not set); holdfast writes it on every data frame and \
+             reads no frame without it: the archive was not written by holdfast or was altered",
+        ));
+    }
+    Ok(())
 }
 
 /// Where an entry belongs, from its name.

@@ -160,6 +160,28 @@ impl<R: Read> HashingReader<R> {
     }
 }
 
+impl<R: Read> HashingReader<R> {
+    /// The next `n` bytes (fewer only when the input ends first), without consuming them:
+    /// nothing is hashed yet.
+    pub(crate) fn peek(&mut self, n: usize) -> io::Result<&[u8]> {
+        let n = n.min(self.buf.len());
+        if self.filled - self.pos < n {
+            self.buf.copy_within(self.pos..self.filled, 0);
+            self.filled -= self.pos;
+            self.pos = 0;
+            while self.filled < n {
+                match self.inner.read(&mut self.buf[self.filled..]) {
+                    Ok(0) => break,
+                    Ok(k) => self.filled += k,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(&self.buf[self.pos..self.filled])
+    }
+}
+
 impl<R: Read> BufRead for HashingReader<R> {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
         if self.pos == self.filled {

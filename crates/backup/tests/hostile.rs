@@ -5,7 +5,7 @@
 
 mod support;
 
-use std::io::Read;
+use std::io::{Read, Write};
 
 use holdfast_backup::{
     Archive, ExportOptions, Format, Limits, MAGIC, ReadError, ReadFault, Set, TRAILER_BYTES,
@@ -31,11 +31,16 @@ fn build(version: u32, flags: u32, entries: &[(&[u8], EntryType, &[u8])]) -> Vec
         tar_bytes.resize(tar_bytes.len().div_ceil(512) * 512, 0);
     }
     tar_bytes.extend_from_slice(&[0; 1024]);
-    with_header(
-        version,
-        flags,
-        &zstd::encode_all(&tar_bytes[..], 3).expect("zstd"),
-    )
+    with_header(version, flags, &compress(&tar_bytes, true))
+}
+
+/// One zstd frame of `data`, with or without its content checksum (holdfast always writes
+/// it; zstd's own default is without).
+fn compress(data: &[u8], checksum: bool) -> Vec<u8> {
+    let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 3).expect("zstd");
+    enc.include_checksum(checksum).expect("zstd option");
+    enc.write_all(data).expect("compress");
+    enc.finish().expect("zstd")
 }
 
 fn with_header(version: u32, flags: u32, body: &[u8]) -> Vec<u8> {
@@ -364,4 +369,46 @@ fn hostile_json_config_names_are_refused_and_nothing_is_imported() {
     let e = refused(evil.into_bytes(), Limits::default());
     assert!(matches!(e.fault, ReadFault::Hostile { .. }), "{e}");
     assert_eq!(dump(&store, &Set::ALL), before);
+}
+
+#[test]
+fn a_data_frame_without_its_content_checksum_is_refused() {
+    let good = good_entries();
+    let entries: Vec<(&[u8], EntryType, &[u8])> = good
+        .iter()
+        .map(|(n, d)| (n.as_bytes(), FILE, d.as_slice()))
+        .collect();
+    let with = build(1, 0, &entries);
+    Archive::from_bytes("with.hfx", with.clone())
+        .expect("binary")
+        .verify()
+        .expect("the same tar in a frame with its checksum verifies");
+
+    // The same tar in a frame without the checksum flag, under a matching trailer: every
+    // other check passes, so only the frame header can refuse it.
+    let body = &with[20..with.len() - TRAILER_BYTES];
+    let tar_bytes = zstd::decode_all(body).expect("unzstd");
+    let without = with_header(1, 0, &compress(&tar_bytes, false));
+    assert_eq!(
+        without[24] & 0b100,
+        0,
+        "bit 2 of the frame header descriptor"
+    );
+    let e = refused(without, Limits::default());
+    assert!(matches!(e.fault, ReadFault::Corrupt { .. }), "{e}");
+    let msg = e.to_string();
+    assert!(msg.contains("(compressed body)"), "{msg}");
+    assert!(msg.contains("carries no content checksum"), "{msg}");
+    assert!(msg.contains("Content_Checksum_flag"), "{msg}");
+
+    // A body that is not a zstd frame at all (here a skippable frame before the data).
+    let mut skippable = 0x184D_2A50u32.to_le_bytes().to_vec();
+    skippable.extend_from_slice(&4u32.to_le_bytes());
+    skippable.extend_from_slice(b"junk");
+    skippable.extend_from_slice(body);
+    let e = refused(with_header(1, 0, &skippable), Limits::default());
+    assert!(
+        e.to_string().contains("does not begin with a zstd frame"),
+        "{e}"
+    );
 }

@@ -57,6 +57,7 @@ pub(super) fn write_json<W: Write>(
         first_table: true,
         first_record: true,
         limits_json: opts.limits.json_archive_bytes_max,
+        record_json_max: opts.limits.json_record_bytes_max(),
     };
     let second = scan(txn, plan, opts, &mut body)?;
     let w = body.out;
@@ -104,6 +105,8 @@ struct JsonBody<'w, W: Write> {
     first_table: bool,
     first_record: bool,
     limits_json: u64,
+    /// A reader stops reading a record's text here, so no longer record is written.
+    record_json_max: u64,
 }
 
 impl<W: Write> Body for JsonBody<'_, W> {
@@ -127,7 +130,14 @@ impl<W: Write> Body for JsonBody<'_, W> {
                 key: key.to_string(),
                 reason,
             })?;
-        let line = serde_json::json!({"key": key.to_json(table), "value": json});
+        let line = serde_json::json!({"key": key.to_json(table), "value": json}).to_string();
+        if line.len() as u64 > self.record_json_max {
+            return Err(ExportError::Limit {
+                limit: "json_record_bytes_max",
+                found: line.len() as u64,
+                max: self.record_json_max,
+            });
+        }
         let sep = if self.first_record { "" } else { "," };
         self.first_record = false;
         write!(self.out, "{sep}\n      {line}").map_err(ExportError::Write)?;
