@@ -130,10 +130,17 @@ impl Decoder for MqttCodec {
     type Error = CodecError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Packet>, CodecError> {
-        if matches!(self.state, State::Detect) && !self.detect(src)? {
-            return Ok(None);
-        }
+        // The size is checked before the version is known, so that a first packet announcing
+        // more than the limit is refused on its fixed header, not after the connect timeout.
         self.check_total_size(src)?;
+        if matches!(self.state, State::Detect) {
+            if src.first().is_some_and(|b| b >> 4 != 1) {
+                return Err(CodecError::NotConnect);
+            }
+            if !self.detect(src)? {
+                return Ok(None);
+            }
+        }
         match &mut self.state {
             State::Detect => Ok(None),
             State::V3(c) => match c.decode(src)? {
@@ -165,6 +172,23 @@ impl Encoder<Packet> for MqttCodec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn first_packet_too_large_or_not_connect_is_refused_on_its_fixed_header() {
+        let mut codec = MqttCodec::new(1024);
+        let mut b = BytesMut::from(&[0x10u8, 0xff, 0xff, 0xff, 0x7f][..]);
+        match codec.decode(&mut b) {
+            Err(CodecError::TooLarge { max, .. }) => assert_eq!(max, 1024),
+            other => panic!("expected TooLarge, got {other:?}"),
+        }
+        let mut codec = MqttCodec::new(1024);
+        let mut b = BytesMut::from(&[0x30u8][..]);
+        assert!(matches!(codec.decode(&mut b), Err(CodecError::NotConnect)));
+        // A CONNECT header alone waits for more.
+        let mut codec = MqttCodec::new(1024);
+        let mut b = BytesMut::from(&[0x10u8, 0x20][..]);
+        assert!(matches!(codec.decode(&mut b), Ok(None)));
+    }
 
     /// A v5 QoS 0 PUBLISH to `t` whose whole encoding is `total` bytes (at most 129).
     fn publish_of_total(total: usize) -> BytesMut {

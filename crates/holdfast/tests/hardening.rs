@@ -389,3 +389,68 @@ fn leftovers_of_interrupted_work_are_removed_at_start() {
     let log = b.log();
     assert_eq!(log.matches("removed a leftover").count(), 3, "{log}");
 }
+
+/// Smaller finding: a client's PUBLISH with a Subscription Identifier, or with a Response
+/// Topic holding wildcards, was accepted; both are protocol errors (DISCONNECT 0x82).
+#[test]
+fn client_publish_with_subscription_id_or_wildcard_response_topic_is_a_protocol_error() {
+    let b = Broker::start();
+    for (name, props) in [
+        (
+            "subscription id",
+            holdfast_codec::PublishProperties {
+                subscription_ids: vec![std::num::NonZeroU32::new(7).expect("nonzero")],
+                ..Default::default()
+            },
+        ),
+        (
+            "wildcard response topic",
+            holdfast_codec::PublishProperties {
+                response_topic: Some("reply/+/x".into()),
+                ..Default::default()
+            },
+        ),
+    ] {
+        let mut c = connect5(b.addr(), "pe-client");
+        let mut p = publish_packet("pe/t", &b"x"[..], QoS::AtLeastOnce, 1, false);
+        if let Packet::Publish(publish) = &mut p {
+            publish.properties = Some(props);
+        }
+        c.send(p);
+        assert_eq!(
+            expect_disconnect(&mut c, WAIT),
+            DisconnectReasonCode::ProtocolError,
+            "{name}"
+        );
+    }
+    // A plain Response Topic is fine.
+    let mut c = connect5(b.addr(), "pe-ok");
+    let mut p = publish_packet("pe/t", &b"x"[..], QoS::AtLeastOnce, 1, false);
+    if let Packet::Publish(publish) = &mut p {
+        publish.properties = Some(holdfast_codec::PublishProperties {
+            response_topic: Some("reply/x".into()),
+            ..Default::default()
+        });
+    }
+    c.send(p);
+    assert!(matches!(c.recv(WAIT), Some(Packet::PublishAck(_))));
+}
+
+/// Smaller finding: a 256 MB remaining length announced before CONNECT held the connection
+/// for the whole connect timeout. It is closed at once.
+#[test]
+fn huge_length_before_connect_closes_at_once() {
+    use std::io::Write;
+    let b = Broker::start();
+    let mut s = std::net::TcpStream::connect(b.addr()).expect("connect");
+    // CONNECT, remaining length 268,435,455 (the largest varint).
+    s.write_all(&[0x10, 0xff, 0xff, 0xff, 0x7f]).expect("write");
+    let started = std::time::Instant::now();
+    let (_, closed) = read_until_closed(&mut s, std::time::Duration::from_secs(5));
+    assert!(closed, "closed");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "closed after {:?}",
+        started.elapsed()
+    );
+}

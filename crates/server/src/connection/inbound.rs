@@ -92,6 +92,24 @@ impl Conn {
         if let Err(exit) = self.resolve_topic(&mut p) {
             return Some(exit);
         }
+        if let Some(props) = p.properties.as_ref() {
+            // MQTT-3.3.4-6: a Subscription Identifier is sent by the server only.
+            if !props.subscription_ids.is_empty() {
+                return Some(Exit::Error(
+                    DisconnectReasonCode::ProtocolError,
+                    "a client's PUBLISH may not carry a Subscription Identifier".into(),
+                ));
+            }
+            // MQTT-3.3.2-14: the Response Topic is a topic name, without wildcards.
+            if let Some(rt) = &props.response_topic
+                && let Err(e) = topic::validate_name(rt)
+            {
+                return Some(Exit::Error(
+                    DisconnectReasonCode::ProtocolError,
+                    format!("invalid Response Topic: {e}"),
+                ));
+            }
+        }
         let max_levels = usize::from(self.broker.config.mqtt.topic_levels_max);
         if let Err(e) =
             topic::validate_name(&p.topic).and_then(|()| topic::check_levels(&p.topic, max_levels))
