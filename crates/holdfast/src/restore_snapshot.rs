@@ -63,6 +63,10 @@ pub fn run(args: RestoreSnapshotArgs) -> anyhow::Result<()> {
         None => None,
     };
     let d = &args.data_dir;
+    if d.is_dir() && !d.join(crate::node::IDENTITY_FILE).exists() && !d.join(STORE_FILE).exists() {
+        // Checked again under the lock; here so that a refused directory is not left a LOCK.
+        refuse_foreign_contents(d)?;
+    }
     crate::private::private_umask();
     crate::private::create_dir(d)?;
     let _lock = node::lock(d).context(
@@ -90,7 +94,7 @@ pub fn run(args: RestoreSnapshotArgs) -> anyhow::Result<()> {
              whose it is cannot be told; restore into an empty data dir",
             d.display()
         ),
-        None => {}
+        None => refuse_foreign_contents(d)?,
     }
     let previous = put_store(&args.dir, d)?;
     let identity = if args.as_new_node {
@@ -255,6 +259,38 @@ fn put_store(dir: &Path, d: &Path) -> anyhow::Result<Option<PathBuf>> {
         .and_then(|f| f.sync_all())
         .with_context(|| format!("cannot fsync {}", d.display()))?;
     Ok(previous)
+}
+
+/// A data dir without a node identity must be empty (but for the lock this command holds and
+/// a file system's `lost+found`): a snapshot restored into some other directory would mix the
+/// node's files with whatever is there.
+fn refuse_foreign_contents(d: &Path) -> anyhow::Result<()> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(d).with_context(|| format!("cannot list {}", d.display()))? {
+        let name = entry
+            .with_context(|| format!("cannot list {}", d.display()))?
+            .file_name();
+        if name != crate::node::LOCK_FILE && name != "lost+found" {
+            found.push(name.to_string_lossy().into_owned());
+        }
+    }
+    if found.is_empty() {
+        return Ok(());
+    }
+    found.sort();
+    let more = found.len().saturating_sub(5);
+    found.truncate(5);
+    bail!(
+        "refusing to restore: {} is not empty and is not a Holdfast data dir (no node.toml; it \
+         holds {}{}). Restore into an empty or new directory, or into this node's own data dir",
+        d.display(),
+        found.join(", "),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        }
+    )
 }
 
 /// Open the restored store once; returns its session count.

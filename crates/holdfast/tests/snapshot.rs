@@ -171,6 +171,24 @@ fn snapshots_restore_into_their_own_node_or_as_a_new_node_only() {
     );
     assert!(!target.exists());
 
+    // Not into a directory that holds something else (no node identity), which is left as
+    // it was.
+    let foreign = work.path().join("foreign");
+    std::fs::create_dir(&foreign).expect("mkdir");
+    std::fs::write(foreign.join("notes.txt"), "mine").expect("write");
+    for new in [false, true] {
+        let err = fails(&restore(work.path(), &snap, &foreign, new), "not empty");
+        assert!(
+            err.contains("not a Holdfast data dir") && err.contains("notes.txt"),
+            "{err}"
+        );
+    }
+    let left: Vec<_> = std::fs::read_dir(&foreign)
+        .expect("ls")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(left, ["notes.txt"], "nothing added to the directory");
+
     // A new node from the snapshot: same data, fresh identity.
     let mut c = Broker::start_with_admin(&[], None);
     c.terminate();
