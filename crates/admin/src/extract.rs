@@ -8,7 +8,11 @@ use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 
 use crate::error::ApiError;
 
-/// A JSON request body (`Content-Type: application/json`).
+/// The largest JSON request body: axum's default body limit, which the router keeps.
+pub const JSON_BODY_BYTES_MAX: usize = 2 * 1024 * 1024;
+
+/// A JSON request body (`Content-Type: application/json`), at most [`JSON_BODY_BYTES_MAX`]
+/// bytes (413 beyond).
 #[derive(Debug, FromRequest)]
 #[from_request(via(axum::Json), rejection(ApiError))]
 pub struct JsonBody<T>(pub T);
@@ -25,6 +29,11 @@ pub struct PathParam<T>(pub T);
 
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
+        if r.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            return ApiError::TooLarge(format!(
+                "request body larger than {JSON_BODY_BYTES_MAX} bytes, the limit for JSON bodies"
+            ));
+        }
         ApiError::BadRequest(format!("invalid request body: {}", r.body_text()))
     }
 }

@@ -35,6 +35,13 @@ fn users_crud_bad_input_and_no_password_anywhere() {
         Some(("application/json", "{\"username\":")),
     );
     bad_json.assert_err(400, "invalid request body");
+    // Over the 2 MiB limit for JSON bodies: 413, not 400.
+    let huge = format!(
+        "{{\"username\":\"h\",\"password\":\"{}\"}}",
+        "p".repeat(2 * 1024 * 1024)
+    );
+    api.raw("POST", "/api/v1/users", Some(("application/json", &huge)))
+        .assert_err(413, "larger than 2097152 bytes");
     let no_type = api.raw("POST", "/api/v1/users", Some(("text/plain", "{}")));
     no_type.assert_err(400, "Content-Type");
     let empty_pw = json!({"username": "bob", "password": ""});
