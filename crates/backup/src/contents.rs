@@ -34,6 +34,22 @@ impl Format {
     }
 }
 
+/// Leading whitespace a JSON archive may have before its `{`, as far as [`sniff`] looks.
+pub const SNIFF_BYTES_MAX: usize = 4096;
+
+/// Whether the first bytes of a file that is still arriving (an upload) can be an archive:
+/// `None` while they cannot tell yet, else what [`detect`] says of them. Lets a receiver
+/// refuse what is not an archive after its first bytes, not after the whole body.
+pub fn sniff(prefix: &[u8]) -> Option<Result<Format, ReadFault>> {
+    let undecided = (prefix.len() < MAGIC.len() && MAGIC.starts_with(prefix))
+        || (prefix.len() < SNIFF_BYTES_MAX && prefix.iter().all(u8::is_ascii_whitespace));
+    if undecided {
+        None
+    } else {
+        Some(detect(prefix))
+    }
+}
+
 /// Which form an archive is in, from its first bytes.
 pub(crate) fn detect(prefix: &[u8]) -> Result<Format, ReadFault> {
     if prefix.starts_with(&MAGIC) {
@@ -241,6 +257,17 @@ mod tests {
     #[test]
     fn formats_are_told_apart_by_their_first_bytes() {
         assert_eq!(detect(&MAGIC).ok(), Some(Format::Binary));
+        assert!(sniff(&MAGIC[..3]).is_none());
+        assert!(sniff(b"  \n").is_none());
+        assert!(matches!(sniff(b" {"), Some(Ok(Format::Json))));
+        assert!(matches!(
+            sniff(b"PK\x03\x04"),
+            Some(Err(ReadFault::NotAnArchive))
+        ));
+        assert!(matches!(
+            sniff(&[b' '; SNIFF_BYTES_MAX]),
+            Some(Err(ReadFault::NotAnArchive))
+        ));
         assert_eq!(detect(b"  \n{\"format\"").ok(), Some(Format::Json));
         assert!(matches!(detect(b""), Err(ReadFault::CorruptHeader(_))));
         assert!(matches!(

@@ -49,7 +49,7 @@ pub use apply::{ApplyReport, apply, apply_async};
 pub use archive::{
     Archive, ArchiveSummary, Unverified, Verified, inspect, verify, verify_with_limits,
 };
-pub use contents::{Format, Row};
+pub use contents::{Format, Row, SNIFF_BYTES_MAX, sniff};
 pub use error::{ExportError, ImportError, ReadError, ReadFault};
 pub use export::{ExportReport, default_file_name, export, export_new, temporary_path};
 pub use header::{HEADER_BYTES, MAGIC};

@@ -284,3 +284,50 @@ fn data_jobs_are_counted_in_the_metrics() {
         "{m}"
     );
 }
+
+/// Smaller finding of the hardening review: a 300 MB upload that is not an archive was read
+/// in full before its 400. Its first bytes are checked as they arrive: the answer comes while
+/// the client has sent only 64 KiB of it, and nothing is left in the backup dir.
+#[test]
+fn an_upload_that_is_not_an_archive_is_refused_on_its_first_bytes() {
+    use std::io::{Read, Write};
+    let b = Broker::start_with_admin(&[], None);
+    let admin = api(&b);
+    let key = admin.key.clone().expect("admin key");
+    let addr = b
+        .admin_url()
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let mut s = std::net::TcpStream::connect(&addr).expect("connect");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .expect("timeout");
+    let head = format!(
+        "POST /api/v1/data/files?name=junk.hfx HTTP/1.1\r\nHost: {addr}\r\n\
+         Authorization: Bearer {key}\r\nContent-Type: application/octet-stream\r\n\
+         Content-Length: 300000000\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).expect("headers");
+    s.write_all(&vec![b'P'; 64 * 1024]).expect("first 64 KiB");
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&answer).contains("not a holdfast archive") {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+            Err(e) => panic!(
+                "no answer while the body is unsent ({e}); got {:?}",
+                String::from_utf8_lossy(&answer)
+            ),
+        }
+    }
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+    assert!(text.contains("not a holdfast archive"), "{text}");
+    drop(s);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let left: Vec<_> = std::fs::read_dir(b.data_dir().join("backup"))
+        .map(|d| d.map(|e| e.expect("entry").file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "nothing left behind: {left:?}");
+}

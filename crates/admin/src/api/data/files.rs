@@ -230,12 +230,26 @@ pub async fn upload(
     let mut file = create_private(&tmp).await?;
     let guard = RemoveOnDrop(Some(tmp.clone()));
     let mut received = 0u64;
+    // The first bytes are checked as they arrive, so that a body that is not an archive is
+    // refused at once rather than after it has all been read and stored.
+    let mut head: Option<Vec<u8>> = Some(Vec::new());
+    let not_an_archive =
+        |fault: holdfast_backup::ReadFault| ApiError::bad(format!("{}: {fault}", q.name));
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| ApiError::bad(format!("upload interrupted: {e}")))?;
         received += chunk.len() as u64;
         if received > max {
             return Err(too_large());
+        }
+        if let Some(h) = &mut head {
+            let room = holdfast_backup::SNIFF_BYTES_MAX.saturating_sub(h.len());
+            h.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            match holdfast_backup::sniff(h) {
+                None => {}
+                Some(Ok(_)) => head = None,
+                Some(Err(fault)) => return Err(not_an_archive(fault)),
+            }
         }
         file.write_all(&chunk)
             .await
