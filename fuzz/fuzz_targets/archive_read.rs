@@ -31,7 +31,12 @@ fn wrapped(tar: &[u8]) -> Vec<u8> {
     let crc = crc32c::crc32c(&out);
     out.extend_from_slice(&crc.to_le_bytes());
     debug_assert_eq!(out.len(), HEADER_BYTES);
-    out.extend(zstd::encode_all(tar, 1).expect("compressing to memory cannot fail"));
+    // The format requires the frame's content checksum (the reader refuses a frame without
+    // it), so the frame is written as the exporter writes it.
+    let mut enc = zstd::Encoder::new(Vec::new(), 1).expect("zstd encoder");
+    enc.include_checksum(true).expect("checksum flag");
+    std::io::Write::write_all(&mut enc, tar).expect("compressing to memory cannot fail");
+    out.extend(enc.finish().expect("compressing to memory cannot fail"));
     let trailer = checksum_trailer(&out);
     out.extend_from_slice(&trailer);
     out
