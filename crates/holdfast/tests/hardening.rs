@@ -454,3 +454,61 @@ fn huge_length_before_connect_closes_at_once() {
         started.elapsed()
     );
 }
+
+/// Same class as the breaks, found in the audit of ACL templates: a client id (or username)
+/// holding a wildcard widened a placeholder rule to every client's topics, as in Mosquitto's
+/// CVE-2017-7650. With `devices/${clientid}/#` the only grant and the default deny, client id
+/// `+` could subscribe to `devices/+/#` and read another device's retained message.
+#[test]
+fn a_wildcard_client_id_does_not_widen_a_placeholder_acl_rule() {
+    let b = Broker::start_with_admin(&[("HOLDFAST_ACL__DEFAULT", "deny")], None);
+    let api = Http::new(&b.admin_url(), Some(&b.admin_key()));
+    let rule = serde_json::json!({"who": {"kind": "all"}, "permission": "allow",
+        "action": "all", "topic": "devices/${clientid}/#"});
+    assert_eq!(api.send("POST", "/api/v1/acl", &rule).status, 201);
+    publish(
+        b.port,
+        &[
+            "-i",
+            "victim",
+            "-q",
+            "1",
+            "-r",
+            "-t",
+            "devices/victim/secret",
+            "-m",
+            "s3",
+        ],
+    );
+    // Its own subtree works, by mosquitto_sub as a user would run it.
+    let got = subscribe_until_done(
+        b.port,
+        &[
+            "-i",
+            "victim",
+            "-t",
+            "devices/victim/#",
+            "-C",
+            "1",
+            "-W",
+            "5",
+        ],
+    );
+    assert_eq!(got, ["devices/victim/secret|0|1|s3"]);
+    for (id, filter) in [("+", "devices/+/#"), ("#", "devices/#")] {
+        let mut c = connect5(b.addr(), id);
+        c.send(subscribe_packet(1, filter, QoS::AtLeastOnce));
+        match c.recv(WAIT) {
+            Some(Packet::SubscribeAck(a)) => assert_eq!(
+                a.status,
+                [SubscribeAckReason::NotAuthorized],
+                "client id {id:?} subscribing {filter}"
+            ),
+            other => panic!("expected SUBACK, got {other:?}"),
+        }
+        assert!(
+            next_publish(&mut c, std::time::Duration::from_millis(300)).is_none(),
+            "nothing delivered to client id {id:?}"
+        );
+    }
+}

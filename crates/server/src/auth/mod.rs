@@ -177,13 +177,33 @@ fn topic_covers(rule: &str, target: &str) -> bool {
     rule == target || topic::matches(rule, target)
 }
 
-/// Replace `${username}` and `${clientid}`; `None` when the rule needs a username the client
-/// does not have.
+/// Replace `${username}` and `${clientid}`, in one pass over the rule; `None` when the rule
+/// does not apply to this client: it needs a username the client does not have, or the value
+/// holds a wildcard (`+` or `#`), which would widen the rule to other clients' topics (client
+/// id `+` turning `devices/${clientid}/#` into `devices/+/#`; Mosquitto's CVE-2017-7650).
+/// A value is never searched for placeholders itself.
 fn substitute(rule: &str, who: &Identity) -> Option<String> {
-    let mut out = rule.replace("${clientid}", &who.client_id);
-    if out.contains("${username}") {
-        out = out.replace("${username}", who.username.as_deref()?);
+    const CLIENT: &str = "${clientid}";
+    const USER: &str = "${username}";
+    let mut out = String::with_capacity(rule.len());
+    let mut rest = rule;
+    while let Some(at) = rest.find("${") {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        let (value, len) = if tail.starts_with(CLIENT) {
+            (who.client_id.as_str(), CLIENT.len())
+        } else if tail.starts_with(USER) {
+            (who.username.as_deref()?, USER.len())
+        } else {
+            ("${", 2)
+        };
+        if len != 2 && topic::has_wildcard(value) {
+            return None;
+        }
+        out.push_str(value);
+        rest = &tail[len..];
     }
+    out.push_str(rest);
     Some(out)
 }
 
@@ -282,6 +302,39 @@ mod tests {
             Action::Subscribe,
             "other"
         ));
+    }
+
+    #[test]
+    fn placeholder_values_never_widen_a_rule() {
+        let cfg = AclConfig::default();
+        let mut db = AuthState::default();
+        db.acl
+            .insert(1, rule(WHO_ALL, "", 1, 2, "devices/${clientid}/#"));
+        db.acl
+            .insert(2, rule(WHO_ALL, "", 1, 2, "users/${username}/x"));
+        let can = |client: &str, user: Option<&str>, t: &str| {
+            authorize(
+                &cfg,
+                &db,
+                Permission::Deny,
+                &id(client, user),
+                Action::Subscribe,
+                t,
+            )
+        };
+        assert!(can("d1", None, "devices/d1/#"));
+        for wild in ["+", "#", "a+", "x/#"] {
+            assert!(!can(wild, None, "devices/+/#"), "client id {wild}");
+            assert!(!can("c", Some(wild), "users/+/x"), "username {wild}");
+        }
+        // A client id that spells a placeholder is taken literally.
+        assert!(!can("${username}", Some("bob"), "devices/bob/#"));
+        assert!(can("${username}", Some("bob"), "devices/${username}/#"));
+        // Unknown placeholders stay as written.
+        assert_eq!(
+            substitute("a/${other}/${clientid}", &id("c", None)).as_deref(),
+            Some("a/${other}/c")
+        );
     }
 
     #[test]
