@@ -309,7 +309,8 @@ fn password_storm_keeps_memory_flat_and_unknown_users_cost_a_verification() {
         assert_eq!(t.join().expect("thread"), 0x86, "bad username or password");
     }
     let peak = b.peak_rss();
-    assert!(peak < 256 << 20, "peak RSS {} MiB", peak >> 20);
+    // 165 MiB before argon2 memory was pooled (glibc kept the freed 4 MiB blocks).
+    assert!(peak < 64 << 20, "peak RSS {} MiB", peak >> 20);
     assert_eq!(metric(&http, "auth_failures"), 300);
     let before = metric(&http, "auth_verifications");
     for i in 0..20 {
