@@ -18,7 +18,7 @@
 //! | `$sha256-prefix$<salt>$<hex>` | EMQX salted SHA-256, SHA-256(salt ‖ password) |
 //! | `$sha256-suffix$<salt>$<hex>` | EMQX salted SHA-256, SHA-256(password ‖ salt) |
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHash, PasswordVerifier, SaltString};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use sha2::{Digest, Sha256, Sha512};
@@ -55,11 +55,9 @@ pub const PBKDF2_ITERATIONS_MAX: u32 = 1_000_000;
 /// Largest bcrypt cost a stored hash may ask (2^14 rounds, about a second).
 pub const BCRYPT_COST_MAX: u32 = 14;
 
-fn argon2_new() -> argon2::Argon2<'static> {
+fn argon2_params() -> argon2::Params {
     // Constant, valid parameters (argon2 accepts m >= 8 p, t >= 1, p >= 1).
-    let params =
-        argon2::Params::new(ARGON2_MEMORY_KIB, ARGON2_ITERATIONS, 1, None).unwrap_or_default();
-    argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+    argon2::Params::new(ARGON2_MEMORY_KIB, ARGON2_ITERATIONS, 1, None).unwrap_or_default()
 }
 
 /// Argon2 work memory kept for reuse, at most this many buffers of at most
@@ -90,8 +88,24 @@ fn argon2_verify(h: &PasswordHash<'_>, p: argon2::Params, pw: &[u8]) -> Result<b
     let mut salt_buf = [0u8; 64];
     let salt = salt.decode_b64(&mut salt_buf).map_err(malformed)?;
     let blocks = p.block_count();
-    let pooled = p.m_cost() <= ARGON2_POOLED_KIB_MAX;
+    let m_cost = p.m_cost();
     let argon = argon2::Argon2::new(algorithm, version, p);
+    let mut got = vec![0u8; want.len()];
+    with_argon2_memory(m_cost, blocks, |memory| {
+        argon.hash_password_into_with_memory(pw, salt, &mut got, memory)
+    })
+    .map_err(|_| HashError::Malformed("argon2"))?;
+    Ok(bool::from(got.as_slice().ct_eq(want.as_bytes())))
+}
+
+/// Run `f` with at least `blocks` argon2 blocks of work memory, from the pool when the cost
+/// (`m_cost` KiB) is one it keeps.
+fn with_argon2_memory<R>(
+    m_cost: u32,
+    blocks: usize,
+    f: impl FnOnce(&mut [argon2::Block]) -> R,
+) -> R {
+    let pooled = m_cost <= ARGON2_POOLED_KIB_MAX;
     let mut memory = if pooled {
         ARGON2_POOL
             .lock()
@@ -104,8 +118,7 @@ fn argon2_verify(h: &PasswordHash<'_>, p: argon2::Params, pw: &[u8]) -> Result<b
     if memory.len() < blocks {
         memory.resize(blocks, argon2::Block::default());
     }
-    let mut got = vec![0u8; want.len()];
-    let r = argon.hash_password_into_with_memory(pw, salt, &mut got, &mut memory[..]);
+    let r = f(&mut memory[..]);
     if pooled {
         let mut pool = ARGON2_POOL
             .lock()
@@ -114,18 +127,38 @@ fn argon2_verify(h: &PasswordHash<'_>, p: argon2::Params, pw: &[u8]) -> Result<b
             pool.push(memory);
         }
     }
-    r.map_err(|_| HashError::Malformed("argon2"))?;
-    Ok(bool::from(got.as_slice().ct_eq(want.as_bytes())))
+    r
 }
 
 /// Hash a new password with argon2id ([`ARGON2_MEMORY_KIB`], [`ARGON2_ITERATIONS`]) into a
 /// PHC string.
 pub fn hash(password: &str) -> String {
     let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
-    argon2_new()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .expect("argon2 with constant parameters hashes any password")
+    let params = argon2_params();
+    let (m_cost, blocks) = (params.m_cost(), params.block_count());
+    let params_string = argon2::password_hash::ParamsString::try_from(&params)
+        .expect("constant argon2 parameters print");
+    let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    let mut salt_buf = [0u8; 64];
+    let salt_bytes = salt
+        .as_salt()
+        .decode_b64(&mut salt_buf)
+        .expect("a generated salt decodes");
+    let mut out = [0u8; argon2::Params::DEFAULT_OUTPUT_LEN];
+    // In pooled memory, as verification is: hashing for each new user must not leave freed
+    // 4 MiB blocks behind either.
+    with_argon2_memory(m_cost, blocks, |memory| {
+        argon.hash_password_into_with_memory(password.as_bytes(), salt_bytes, &mut out, memory)
+    })
+    .expect("argon2 with constant parameters hashes any password");
+    PasswordHash {
+        algorithm: argon2::Algorithm::Argon2id.ident(),
+        version: Some(argon2::Version::V0x13.into()),
+        params: params_string,
+        salt: Some(salt.as_salt()),
+        hash: Some(argon2::password_hash::Output::new(&out).expect("32 bytes is a valid output")),
+    }
+    .to_string()
 }
 
 /// Check that `hash` is a format this broker can verify.
@@ -312,6 +345,13 @@ mod tests {
         assert!(h.starts_with("$argon2id$v=19$m=4096,t=2,p=1$"), "{h}");
         assert_eq!(verify(&h, "s3cret"), Ok(true));
         assert_eq!(verify(&h, "wrong"), Ok(false));
+        // The crate itself accepts what the pooled hasher wrote.
+        let parsed = PasswordHash::new(&h).expect("phc");
+        assert!(
+            argon2::Argon2::default()
+                .verify_password(b"s3cret", &parsed)
+                .is_ok()
+        );
     }
 
     #[test]
