@@ -60,11 +60,16 @@ fn argon2_params() -> argon2::Params {
     argon2::Params::new(ARGON2_MEMORY_KIB, ARGON2_ITERATIONS, 1, None).unwrap_or_default()
 }
 
-/// Argon2 work memory kept for reuse, at most this many buffers of at most
-/// [`ARGON2_POOLED_KIB_MAX`]: a verification takes one and gives it back. Allocating the
-/// blocks anew for each verification, as `Argon2::verify_password` does, left glibc holding
-/// freed 4 MiB blocks between other allocations: 300 concurrent wrong-password CONNECTs took
-/// the node from 19 to 165 MiB of RSS, for good. With the pool it stays at the pool's size.
+/// Argon2 work memory. Each buffer is allocated with a capacity above glibc's largest mmap
+/// threshold (32 MiB on 64-bit), so that it is always a mapping of its own, unmapped when it is
+/// dropped; only the pages a hash touches (its `m` KiB) are resident. Heap-allocated 4 MiB
+/// blocks, as `Argon2::verify_password` makes them, were kept by glibc after their free: 300
+/// concurrent wrong-password CONNECTs took the node from 19 to 165 MiB of RSS, for good.
+const ARGON2_MAPPED_BLOCKS: usize = 33 * 1024;
+/// During a run of verifications (a reconnect storm) the connection verifier reuses buffers
+/// from this pool, at most [`ARGON2_POOLED_MAX`] of at most [`ARGON2_POOLED_KIB_MAX`], instead
+/// of faulting in fresh pages for each; [`release_pooled_memory`] unmaps all but one once it
+/// is idle.
 const ARGON2_POOLED_MAX: usize = 16;
 /// Largest buffer the pool keeps (20 MiB: the 19 MiB of hashes made before m = 4 MiB became
 /// the default fit); a costlier stored hash gets memory of its own.
@@ -72,8 +77,31 @@ const ARGON2_POOLED_KIB_MAX: u32 = 20_480;
 
 static ARGON2_POOL: std::sync::Mutex<Vec<Vec<argon2::Block>>> = std::sync::Mutex::new(Vec::new());
 
-/// Verify against an argon2 PHC string with its own parameters (`p`), in pooled memory.
-fn argon2_verify(h: &PasswordHash<'_>, p: argon2::Params, pw: &[u8]) -> Result<bool, HashError> {
+fn argon2_pool() -> std::sync::MutexGuard<'static, Vec<Vec<argon2::Block>>> {
+    ARGON2_POOL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Unmap the pooled argon2 memory but one buffer, which the next cold CONNECT reuses (the
+/// verifier calls this when no check is pending): a node that checks passwords keeps one
+/// verification's memory (4 MiB at the default cost), one that does not keeps none.
+pub fn release_pooled_memory() {
+    let drained: Vec<_> = {
+        let mut pool = argon2_pool();
+        let keep = pool.len().min(1);
+        pool.drain(keep..).collect()
+    };
+    drop(drained);
+}
+
+/// Verify against an argon2 PHC string with its own parameters (`p`).
+fn argon2_verify(
+    h: &PasswordHash<'_>,
+    p: argon2::Params,
+    pw: &[u8],
+    pooled: bool,
+) -> Result<bool, HashError> {
     fn malformed<E>(_: E) -> HashError {
         HashError::Malformed("argon2")
     }
@@ -88,41 +116,37 @@ fn argon2_verify(h: &PasswordHash<'_>, p: argon2::Params, pw: &[u8]) -> Result<b
     let mut salt_buf = [0u8; 64];
     let salt = salt.decode_b64(&mut salt_buf).map_err(malformed)?;
     let blocks = p.block_count();
-    let m_cost = p.m_cost();
+    let pooled = pooled && p.m_cost() <= ARGON2_POOLED_KIB_MAX;
     let argon = argon2::Argon2::new(algorithm, version, p);
     let mut got = vec![0u8; want.len()];
-    with_argon2_memory(m_cost, blocks, |memory| {
+    with_argon2_memory(pooled, blocks, |memory| {
         argon.hash_password_into_with_memory(pw, salt, &mut got, memory)
     })
     .map_err(|_| HashError::Malformed("argon2"))?;
     Ok(bool::from(got.as_slice().ct_eq(want.as_bytes())))
 }
 
-/// Run `f` with at least `blocks` argon2 blocks of work memory, from the pool when the cost
-/// (`m_cost` KiB) is one it keeps.
+/// Run `f` with at least `blocks` argon2 blocks of work memory: from the pool when `pooled`,
+/// else mapped for this call and unmapped after it.
 fn with_argon2_memory<R>(
-    m_cost: u32,
+    pooled: bool,
     blocks: usize,
     f: impl FnOnce(&mut [argon2::Block]) -> R,
 ) -> R {
-    let pooled = m_cost <= ARGON2_POOLED_KIB_MAX;
     let mut memory = if pooled {
-        ARGON2_POOL
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .pop()
-            .unwrap_or_default()
+        argon2_pool().pop().unwrap_or_default()
     } else {
         Vec::new()
     };
     if memory.len() < blocks {
+        if memory.capacity() < blocks.max(ARGON2_MAPPED_BLOCKS) {
+            memory = Vec::with_capacity(blocks.max(ARGON2_MAPPED_BLOCKS));
+        }
         memory.resize(blocks, argon2::Block::default());
     }
     let r = f(&mut memory[..]);
     if pooled {
-        let mut pool = ARGON2_POOL
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut pool = argon2_pool();
         if pool.len() < ARGON2_POOLED_MAX {
             pool.push(memory);
         }
@@ -135,7 +159,7 @@ fn with_argon2_memory<R>(
 pub fn hash(password: &str) -> String {
     let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
     let params = argon2_params();
-    let (m_cost, blocks) = (params.m_cost(), params.block_count());
+    let blocks = params.block_count();
     let params_string = argon2::password_hash::ParamsString::try_from(&params)
         .expect("constant argon2 parameters print");
     let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
@@ -145,9 +169,9 @@ pub fn hash(password: &str) -> String {
         .decode_b64(&mut salt_buf)
         .expect("a generated salt decodes");
     let mut out = [0u8; argon2::Params::DEFAULT_OUTPUT_LEN];
-    // In pooled memory, as verification is: hashing for each new user must not leave freed
-    // 4 MiB blocks behind either.
-    with_argon2_memory(m_cost, blocks, |memory| {
+    // In mapped memory, as verification is: hashing for each new user must not leave freed
+    // 4 MiB blocks in the heap either.
+    with_argon2_memory(false, blocks, |memory| {
         argon.hash_password_into_with_memory(password.as_bytes(), salt_bytes, &mut out, memory)
     })
     .expect("argon2 with constant parameters hashes any password");
@@ -169,6 +193,16 @@ pub fn validate(hash: &str) -> Result<(), HashError> {
 
 /// Does `password` match `hash`? `Err` when the hash itself is unusable.
 pub fn verify(hash: &str, password: &str) -> Result<bool, HashError> {
+    verify_with(hash, password, false)
+}
+
+/// [`verify`], reusing pooled argon2 memory: for the connection verifier, which calls
+/// [`release_pooled_memory`] when it is idle.
+pub fn verify_pooled(hash: &str, password: &str) -> Result<bool, HashError> {
+    verify_with(hash, password, true)
+}
+
+fn verify_with(hash: &str, password: &str, pooled: bool) -> Result<bool, HashError> {
     let pw = password.as_bytes();
     if hash.starts_with("$argon2") {
         let h = PasswordHash::new(hash).map_err(|_| HashError::Malformed("argon2"))?;
@@ -182,7 +216,7 @@ pub fn verify(hash: &str, password: &str) -> Result<bool, HashError> {
         {
             return Err(HashError::Costly("argon2"));
         }
-        return argon2_verify(&h, p, pw);
+        return argon2_verify(&h, p, pw, pooled);
     }
     if hash.starts_with("$pbkdf2") {
         let h = PasswordHash::new(hash).map_err(|_| HashError::Malformed("pbkdf2"))?;
@@ -333,10 +367,13 @@ mod tests {
                     .verify_password(pw.as_bytes(), &parsed)
                     .is_ok();
                 assert_eq!(verify(h, pw), Ok(crate_says), "{h} {pw:?}");
+                assert_eq!(verify_pooled(h, pw), Ok(crate_says), "pooled: {h} {pw:?}");
             }
         }
         assert_eq!(verify(&hashes[0], "pw-0"), Ok(true));
         assert_eq!(verify(&hashes[4], "pw-2"), Ok(true));
+        release_pooled_memory();
+        assert!(argon2_pool().len() <= 1);
     }
 
     #[test]

@@ -15,7 +15,7 @@
 //! - **Counted failures**: `holdfast_auth_failures_total` in `/metrics`.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -57,7 +57,28 @@ pub struct Verifier {
     key: [u8; 32],
     cache: Mutex<HashMap<[u8; 32], String>>,
     dummy: OnceLock<String>,
+    /// Checks between a cache miss and the end of their verification, waiting ones included.
+    pending: AtomicUsize,
     pub stats: VerifierStats,
+}
+
+/// One pending check; the last of a run to end gives the pooled argon2 memory back to the
+/// system (also when its connection goes away mid-check).
+struct Pending<'a>(&'a AtomicUsize);
+
+impl<'a> Pending<'a> {
+    fn new(count: &'a AtomicUsize) -> Pending<'a> {
+        count.fetch_add(1, Ordering::AcqRel);
+        Pending(count)
+    }
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        if self.0.fetch_sub(1, Ordering::AcqRel) == 1 {
+            password::release_pooled_memory();
+        }
+    }
 }
 
 impl std::fmt::Debug for Verifier {
@@ -87,6 +108,7 @@ impl Verifier {
             key: rand::random(),
             cache: Mutex::new(HashMap::new()),
             dummy: OnceLock::new(),
+            pending: AtomicUsize::new(0),
             stats: VerifierStats::default(),
         }
     }
@@ -126,6 +148,7 @@ impl Verifier {
             self.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
             return Ok(());
         }
+        let pending = Pending::new(&self.pending);
         let permit = match tokio::time::timeout(wait, self.permits.clone().acquire_owned()).await {
             Ok(Ok(p)) => p,
             _ => {
@@ -142,12 +165,13 @@ impl Verifier {
         // Off the async workers; the permit is held until the hash is done even if the
         // connection that asked is gone.
         let verified = tokio::task::spawn_blocking(move || {
-            let r = password::verify(&hash, &pw);
+            let r = password::verify_pooled(&hash, &pw);
             drop(permit);
             r
         })
         .await
         .unwrap_or(Ok(false));
+        drop(pending);
         match (verified, key) {
             (Ok(true), Some(k)) => {
                 let mut cache = self.cache.lock();
