@@ -10,7 +10,12 @@ use crate::records::{
 use crate::schema::*;
 
 /// One change to the store.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Serialized in command batches ([`crate::wire`], `docs/formats/commands.md`): postcard
+/// writes a variant as its index in this declaration, so the order below is part of the
+/// format. **Only append variants; never reorder, remove or change one** (that is a new batch
+/// format version).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Command {
     /// Create or update a persistent session.
     PutSession {

@@ -5,6 +5,8 @@
 //! - [`command`]: the write commands. Every change to the store is a [`Command`]; a batch of
 //!   commands is applied atomically. On one node they go straight to the [`writer`]; in a
 //!   cluster they will go through the Raft log first, and every node applies the same batches.
+//! - [`wire`]: the versioned wire form of a command batch (`docs/formats/commands.md`), for a
+//!   replicated log and for replaying a recorded command stream.
 //! - [`writer`]: one thread that applies batches with group commit (many batches, one fsync).
 //! - [`Store`]: open, load the state at start-up, submit batches, take read snapshots;
 //!   `partial` reloads what an import touched, `copy` makes the hot snapshot's copy.
@@ -20,6 +22,7 @@ mod partial;
 pub mod records;
 pub mod schema;
 mod store;
+pub mod wire;
 mod writer;
 
 pub use command::Command;
