@@ -272,6 +272,19 @@ fn metric(http: &Http, name: &str) -> u64 {
         .unwrap_or_else(|| panic!("{line} not in /metrics:\n{text}"))
 }
 
+/// A broker refusing anonymous clients, with user `dev1` (password `right`), and its API.
+fn broker_with_dev1() -> (Broker, Http) {
+    let b = Broker::start_with_admin(&[("HOLDFAST_MQTT__ALLOW_ANONYMOUS", "false")], None);
+    let http = Http::new(&b.admin_url(), Some(&b.admin_key()));
+    let r = http.send(
+        "POST",
+        "/api/v1/users",
+        &serde_json::json!({"username": "dev1", "password": "right"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    (b, http)
+}
+
 /// One v5 CONNECT with `username`/`password`; the CONNACK's reason.
 fn connect_as(addr: std::net::SocketAddr, id: &str, username: &str, password: &str) -> u8 {
     let mut p = connect_packet(id);
@@ -291,14 +304,7 @@ fn connect_as(addr: std::net::SocketAddr, id: &str, username: &str, password: &s
 /// same work, so no timing tells which usernames exist).
 #[test]
 fn password_storm_keeps_memory_flat_and_unknown_users_cost_a_verification() {
-    let b = Broker::start_with_admin(&[("HOLDFAST_MQTT__ALLOW_ANONYMOUS", "false")], None);
-    let http = Http::new(&b.admin_url(), Some(&b.admin_key()));
-    let r = http.send(
-        "POST",
-        "/api/v1/users",
-        &serde_json::json!({"username": "dev1", "password": "right"}),
-    );
-    assert_eq!(r.status, 201, "{}", r.body);
+    let (b, http) = broker_with_dev1();
     let addr = b.addr();
     let threads: Vec<_> = (0..300)
         .map(|i| {
@@ -325,14 +331,7 @@ fn password_storm_keeps_memory_flat_and_unknown_users_cost_a_verification() {
 /// drops the entry at once: the old password is refused, the new one verified again.
 #[test]
 fn verified_credentials_are_cached_until_the_user_changes() {
-    let b = Broker::start_with_admin(&[("HOLDFAST_MQTT__ALLOW_ANONYMOUS", "false")], None);
-    let http = Http::new(&b.admin_url(), Some(&b.admin_key()));
-    let r = http.send(
-        "POST",
-        "/api/v1/users",
-        &serde_json::json!({"username": "dev1", "password": "right"}),
-    );
-    assert_eq!(r.status, 201, "{}", r.body);
+    let (b, http) = broker_with_dev1();
     for i in 0..200 {
         assert_eq!(
             connect_as(b.addr(), &format!("dev-{i}"), "dev1", "right"),

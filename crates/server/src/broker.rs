@@ -481,15 +481,7 @@ impl Broker {
                 });
             }
         }
-        let routes = {
-            let online = |c: &ClientId| {
-                self.sessions
-                    .read()
-                    .get(c)
-                    .is_some_and(|s| s.online.load(Ordering::Acquire))
-            };
-            self.trie.read().route(&msg.topic, publisher, &online)
-        };
+        let routes = self.routes(&msg.topic, publisher);
         fanout.matched = routes.len();
         for route in routes {
             let Some(slot) = self.slot(&route.client) else {
@@ -506,6 +498,18 @@ impl Broker {
         fanout
     }
 
+    /// The subscriptions a message to `topic` from `publisher` goes to (shared groups pick an
+    /// online member where they have one).
+    fn routes(&self, topic: &str, publisher: Option<&ClientId>) -> Vec<holdfast_core::trie::Route> {
+        let online = |c: &ClientId| {
+            self.sessions
+                .read()
+                .get(c)
+                .is_some_and(|s| s.online.load(Ordering::Acquire))
+        };
+        self.trie.read().route(topic, publisher, &online)
+    }
+
     /// Would routing `p` write to the store? A retained PUBLISH does; otherwise a QoS 1/2
     /// one that matches a persistent session at QoS 1/2. No side effects (one trie walk).
     pub fn publish_needs_store(&self, p: &holdfast_codec::Publish, publisher: &ClientId) -> bool {
@@ -515,15 +519,7 @@ impl Broker {
         if p.qos == QoS::AtMostOnce {
             return false;
         }
-        let routes = {
-            let online = |c: &ClientId| {
-                self.sessions
-                    .read()
-                    .get(c)
-                    .is_some_and(|s| s.online.load(Ordering::Acquire))
-            };
-            self.trie.read().route(&p.topic, Some(publisher), &online)
-        };
+        let routes = self.routes(&p.topic, Some(publisher));
         routes.iter().any(|r| {
             r.qos != QoS::AtMostOnce
                 && self
