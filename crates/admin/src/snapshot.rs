@@ -7,7 +7,7 @@
 //! `POST /api/v1/data/snapshot` ([`write_snapshot`]) and checked by `holdfast
 //! restore-snapshot` ([`read_verified`]) before anything is restored.
 //!
-//! The store copy is a new redb database filled from one read transaction
+//! The store copy is a new store database filled from one read snapshot
 //! (`Store::copy_to`), never a copy of the live file. The manifest is written last, through
 //! a temporary file, fsync and rename: a dir without it is an unfinished snapshot.
 //!

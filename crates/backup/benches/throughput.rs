@@ -83,17 +83,17 @@ fn main() {
             .verify()
             .expect("verify");
         let target = open_store(&dir.path().join(format!("dst-{}.redb", format.extension())));
-        let txn = target.read().expect("read");
+        let snapshot = target.snapshot().expect("snapshot");
         let p = plan(
             &archive,
-            &txn,
+            &snapshot,
             &PlanOptions {
                 mode: Mode::Replace,
                 ..PlanOptions::default()
             },
         )
         .expect("plan");
-        drop(txn);
+        drop(snapshot);
         apply(p, &target).expect("apply");
         target.flush().wait_blocking().expect("flush");
         let import_s = secs(t);

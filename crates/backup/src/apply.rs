@@ -1,5 +1,5 @@
 //! [`apply`]: carry out an import plan as ONE store batch. The store's writer applies a batch
-//! in one redb write transaction, so whenever the process dies the store holds the old state
+//! in one write transaction of the engine, so whenever the process dies the store holds the old state
 //! or the new one, never a mix.
 //!
 //! If the target store committed other batches since the plan's snapshot, the plan is made
@@ -50,7 +50,7 @@ pub async fn apply_async(plan: Plan, store: &Store) -> Result<ApplyReport, Impor
 
 /// The plan, made again if the store has moved on since its snapshot.
 fn refresh(plan: Plan, store: &Store) -> Result<(Plan, bool), ImportError> {
-    plan.refreshed(&store.read()?)
+    plan.refreshed(&store.snapshot()?)
 }
 
 fn report(plan: &Plan, replanned: bool) -> ApplyReport {

@@ -10,13 +10,14 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use holdfast_store::Table;
+
 use crate::contents::{Contents, Format, Row, detect};
 use crate::error::{ReadError, ReadFault};
 use crate::limits::Limits;
 use crate::manifest::{ConfigFile, Manifest};
 use crate::read_binary::read_binary;
 use crate::read_json::read_json;
-use crate::table::Table;
 
 /// Bytes read to tell the two forms apart.
 const PREFIX_BYTES: usize = 64;

@@ -5,11 +5,12 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use holdfast_store::Table;
+
 use crate::error::ReadFault;
 use crate::header::MAGIC;
 use crate::key::Key;
 use crate::manifest::{ConfigFile, FileSummary, Manifest, TableSummary, hex};
-use crate::table::Table;
 
 /// One record as an archive carries it: its key and its value in the store encoding.
 pub type Row = (Key, Vec<u8>);
@@ -240,7 +241,7 @@ mod tests {
         let mut all = Vec::new();
         for (i, size) in sizes.iter().enumerate() {
             let frame: Vec<u8> = (0..*size).map(|j| (i * 31 + j * 7) as u8).collect();
-            let key = Key::new(vec![crate::key::KeyPart::U64(i as u64)]);
+            let key = Key::new(vec![holdfast_store::KeyPart::U64(i as u64)]);
             tally
                 .record(Table::Acl, &key, &frame)
                 .expect("keys increase");

@@ -5,8 +5,7 @@ use std::io;
 use std::path::PathBuf;
 
 use holdfast_store::StoreError;
-
-use crate::table::{Set, Table};
+use holdfast_store::{Set, Table};
 
 /// An archive could not be read, or failed verification.
 #[derive(Debug, thiserror::Error)]

@@ -187,10 +187,10 @@ fn write_and_place(
     let guard = RemoveOnDrop(Some(tmp.clone()));
     let (written, file) = std::thread::scope(|s| {
         // The snapshot is held only while writing.
-        let txn = store.read()?;
+        let snapshot = store.snapshot()?;
         // The copy into the page cache runs on a thread of its own (`writer_thread`).
         let mut out = WriterThread::new(s, "export-write", file).map_err(ExportError::Write)?;
-        let written = write_archive(&txn, &mut opts, &mut out)?;
+        let written = write_archive(&snapshot, &mut opts, &mut out)?;
         let file = out.finish().map_err(ExportError::Write)?;
         Ok::<_, ExportError>((written, file))
     })?;

@@ -14,6 +14,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use holdfast_store::Table;
 use holdfast_store::records::{
     self, AclRecord, ApiKeyRecord, BannedRecord, DeliveryRecord, InflightRecord, MessageRecord,
     RetainedRecord, SessionRecord, SubscriptionRecord, UserRecord, WillRecord,
@@ -25,7 +26,6 @@ use serde_json::Value;
 
 use crate::key::Key;
 use crate::strict::exact;
-use crate::table::Table;
 use crate::value::{Check, config_value, decode_record};
 
 /// Bytes: a string when they are UTF-8, else `{"base64": "..."}`.
@@ -411,7 +411,7 @@ mod tests {
 
     #[test]
     fn plain_records_must_name_exactly_their_fields() {
-        let key = Key::new(vec![crate::key::KeyPart::Str("bob".into())]);
+        let key = Key::new(vec![holdfast_store::KeyPart::Str("bob".into())]);
         let ok = serde_json::json!({"password_hash": "h", "superuser": false, "created_at_ms": 1});
         assert!(value_from_json(Table::Users, &key, ok.clone()).is_ok());
         let mut extra = ok.clone();
@@ -421,7 +421,7 @@ mod tests {
         let err = value_from_json(Table::Banned, &key, banned).expect_err("reason is missing");
         assert!(err.contains("missing"), "{err}");
         // Base64 for bytes that are text is not the writer's form.
-        let key = Key::new(vec![crate::key::KeyPart::Str("t".into())]);
+        let key = Key::new(vec![holdfast_store::KeyPart::Str("t".into())]);
         let mut retained = serde_json::json!({"msg": {"topic": "t", "payload": "hi", "qos": 0,
             "retain": true, "payload_utf8": false, "content_type": null, "response_topic": null,
             "correlation_data": null, "user_properties": [], "expires_at_ms": null},

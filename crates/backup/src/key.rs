@@ -1,4 +1,4 @@
-//! [`Key`]: a record's key in the archive, independent of redb's own key encoding.
+//! [`Key`]: a record's key in the archive, independent of the store engine's own key encoding.
 //!
 //! A key is the store's key tuple (`docs/formats/store.md`), encoded exactly as postcard
 //! encodes that tuple: each `&str` part as a LEB128 varint byte length then its UTF-8 bytes,
@@ -6,8 +6,8 @@
 //! encoding (no over-long varints, nothing left over), so one key has one byte form and the
 //! checksums of the binary and JSON archive forms agree.
 //!
-//! `Key`'s ordering (parts compared in turn, strings bytewise) is redb's ordering of the same
-//! tuples, so rows read from a table come in increasing `Key` order.
+//! `Key`'s ordering (parts compared in turn, strings bytewise) is the store's ordering of the
+//! same tuples, so rows read from a table come in increasing `Key` order.
 
 use std::fmt;
 
@@ -16,25 +16,7 @@ use serde::ser::SerializeSeq;
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use crate::table::Table;
-
-/// The kind of one key part.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum KeyKind {
-    Str,
-    U8,
-    U16,
-    U64,
-}
-
-/// One part of a key.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum KeyPart {
-    Str(String),
-    U8(u8),
-    U16(u16),
-    U64(u64),
-}
+use holdfast_store::{KeyKind, KeyPart, Table};
 
 /// A record's key: the parts of the store's key tuple, in order.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -11,13 +11,13 @@
 //!   here); [`apply`] writes the plan as one atomic batch of store commands.
 //! - Versions: [`convert`] brings older format versions to the current one and refuses newer.
 //!
-//! Modules: [`table`] (tables and sets), `key` and `frame` (the record encoding), `value`,
-//! `json_value` and `strict` (record values), [`manifest`], `header`, `trailer` (the whole-file checksum of
-//! the binary form), `read_binary` / `read_json`, `write`, `export`, `archive`, `plan`,
-//! `apply`, `node_config`.
+//! Modules: `key` and `frame` (the record encoding), `value`, `json_value` and `strict`
+//! (record values), [`manifest`], `header`, `trailer` (the whole-file checksum of the binary
+//! form), `read_binary` / `read_json`, `source`, `write`, `export`, `archive`, `plan`,
+//! `apply`, `node_config`. [`Table`] and [`Set`] are the store's, re-exported.
 //!
-//! Neighbours: `holdfast-store` below (tables, records, `Command`s, read snapshots); the admin
-//! API and the `holdfast` binary above.
+//! Neighbours: `holdfast-store` below (tables and sets, records, `Command`s, read
+//! [`Snapshot`](holdfast_store::Snapshot)s); the admin API and the `holdfast` binary above.
 
 mod apply;
 mod archive;
@@ -38,7 +38,6 @@ mod read_json;
 mod reader_thread;
 mod source;
 mod strict;
-pub mod table;
 pub mod timestamp;
 mod trailer;
 mod value;
@@ -53,7 +52,8 @@ pub use contents::{Format, Row, SNIFF_BYTES_MAX, sniff};
 pub use error::{ExportError, ImportError, ReadError, ReadFault};
 pub use export::{ExportReport, default_file_name, export, export_new, temporary_path};
 pub use header::{HEADER_BYTES, MAGIC};
-pub use key::{Key, KeyPart};
+pub use holdfast_store::{KeyPart, Set, Table, UnknownSet};
+pub use key::Key;
 pub use limits::Limits;
 pub use manifest::{ConfigFile, Cut, Manifest, NodeId, TableSummary};
 pub use node_config::{RestoredConfig, restore_node_config};
@@ -62,7 +62,6 @@ pub use plan::{
     TableReport, plan,
 };
 pub use source::table_rows;
-pub use table::{Set, Table};
 pub use trailer::{TRAILER_BYTES, checksum_trailer};
 pub use write::{CHUNK_BYTES_TARGET, ExportOptions, Progress, Written, write_archive};
 

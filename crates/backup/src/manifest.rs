@@ -6,7 +6,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::table::{Set, Table};
+use holdfast_store::{Set, Table};
+
 use crate::timestamp::rfc3339_utc;
 
 /// A node's identity (the random id kept in its data dir, never its name or address).

@@ -17,8 +17,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use holdfast_store::courtesy::Courtesy;
-use holdfast_store::{Command, Store};
-use redb::ReadTransaction;
+use holdfast_store::{Command, Set, Snapshot, Table};
 use serde::{Deserialize, Serialize};
 
 use crate::archive::{Archive, Verified};
@@ -27,7 +26,6 @@ use crate::error::ImportError;
 use crate::key::Key;
 use crate::manifest::ConfigFile;
 use crate::source;
-use crate::table::{Set, Table};
 use crate::value;
 
 /// How an import treats local records the archive does not hold.
@@ -126,8 +124,8 @@ pub struct Plan {
 impl Plan {
     /// This plan if the store `snapshot` is still at the plan's batch sequence, or the plan
     /// made again from `snapshot` (same archive, mode and sets); the flag says which.
-    pub fn refreshed(self, snapshot: &ReadTransaction) -> Result<(Plan, bool), ImportError> {
-        if Store::batch_seq(snapshot)? == self.batch_seq {
+    pub fn refreshed(self, snapshot: &Snapshot) -> Result<(Plan, bool), ImportError> {
+        if snapshot.batch_seq()? == self.batch_seq {
             return Ok((self, false));
         }
         let fresh = plan_contents(self.archive, snapshot, self.mode, self.sets)?;
@@ -230,7 +228,7 @@ pub struct TableReport {
 /// Plan importing `archive` into the store `snapshot` was read from.
 pub fn plan(
     archive: &Archive<Verified>,
-    snapshot: &ReadTransaction,
+    snapshot: &Snapshot,
     opts: &PlanOptions<'_>,
 ) -> Result<Plan, ImportError> {
     let contents = archive.contents();
@@ -264,11 +262,11 @@ fn select_sets(contents: &Contents, asked: Option<&[Set]>) -> Result<Vec<Set>, I
 
 pub(crate) fn plan_contents(
     contents: Arc<Contents>,
-    snapshot: &ReadTransaction,
+    snapshot: &Snapshot,
     mode: Mode,
     sets: Vec<Set>,
 ) -> Result<Plan, ImportError> {
-    let batch_seq = Store::batch_seq(snapshot)?;
+    let batch_seq = snapshot.batch_seq()?;
     let mut tables = Vec::new();
     let mut deletes = Vec::new();
     // The archive rows to write, as runs of consecutive rows of one table.

@@ -11,6 +11,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::io::{self, Read};
 
+use holdfast_store::Table;
 use holdfast_store::courtesy::Courtesy;
 use tar::EntryType;
 
@@ -23,7 +24,6 @@ use crate::key::Key;
 use crate::limits::Limits;
 use crate::manifest::{ConfigFile, Manifest, check_config_name};
 use crate::reader_thread::ReaderThread;
-use crate::table::Table;
 use crate::trailer::{self, HashingReader};
 use crate::value;
 

@@ -21,6 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::io::Read;
 
+use holdfast_store::Table;
 use holdfast_store::courtesy::Courtesy;
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -34,7 +35,6 @@ use crate::json_value::BytesJson;
 use crate::limits::Limits;
 use crate::manifest::{ConfigFile, Manifest, check_config_name, hex};
 use crate::read_binary::check_config_file;
-use crate::table::Table;
 
 /// The `format` member of every JSON archive.
 pub(crate) const JSON_FORMAT_NAME: &str = "holdfast-archive";

@@ -8,6 +8,7 @@
 
 use holdfast_core::topic::{parse_filter, validate_name};
 use holdfast_store::Command;
+use holdfast_store::Table;
 use holdfast_store::records::{
     AclRecord, ApiKeyRecord, BannedRecord, DeliveryRecord, InflightRecord, MessageRecord,
     RECORD_VERSION, RetainedRecord, SessionRecord, SubscriptionRecord, UserRecord,
@@ -17,7 +18,6 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::key::Key;
-use crate::table::Table;
 
 /// How much of a value to check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -312,7 +312,7 @@ fn check_delivery(d: &DeliveryRecord) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::key::KeyPart;
+    use holdfast_store::KeyPart;
     use holdfast_store::records;
 
     fn key(parts: Vec<KeyPart>) -> Key {

@@ -1,6 +1,6 @@
 //! Writing an archive from one store read snapshot: [`write_archive`].
 //!
-//! Every table is read from the same [`ReadTransaction`], so the archive is one consistent cut
+//! Every table is read from the same [`Snapshot`], so the archive is one consistent cut
 //! while the broker keeps writing. Each record is decoded and checked before it is written (an
 //! export never carries a record that import would refuse), framed, counted and hashed.
 //! The binary form streams: tables go out in chunks of about [`CHUNK_BYTES_TARGET`], the
@@ -12,8 +12,9 @@ use std::io::{self, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use holdfast_store::Snapshot;
 use holdfast_store::courtesy::Courtesy;
-use redb::ReadTransaction;
+use holdfast_store::{Set, Table};
 
 use crate::contents::{Format, Tally};
 use crate::convert::FORMAT_VERSION;
@@ -27,7 +28,6 @@ use crate::manifest::{ConfigFile, Cut, FileSummary, Manifest, NodeId, check_conf
 use crate::read_binary::{MANIFEST_ENTRY, check_config_file};
 use crate::read_json::{JSON_FORMAT_NAME, manifest_hash};
 use crate::source;
-use crate::table::{Set, Table};
 use crate::timestamp::{now_ms, rfc3339_utc};
 use crate::trailer::HashingWriter;
 use crate::value;
@@ -102,17 +102,17 @@ pub struct Written {
     pub archive_bytes: u64,
 }
 
-/// Write an archive of `txn` (one read snapshot of the store) to `out`.
+/// Write an archive of `snapshot` (one read snapshot of the store) to `out`.
 pub fn write_archive<W: Write + Send>(
-    txn: &ReadTransaction,
+    snapshot: &Snapshot,
     opts: &mut ExportOptions<'_>,
     out: W,
 ) -> Result<Written, ExportError> {
-    let plan = Prepared::new(txn, opts)?;
+    let plan = Prepared::new(snapshot, opts)?;
     let mut out = Counting::new(out);
     let manifest = match opts.format {
-        Format::Binary => write_binary(txn, &plan, opts, &mut out)?,
-        Format::Json => write_json(txn, &plan, opts, &mut out)?,
+        Format::Binary => write_binary(snapshot, &plan, opts, &mut out)?,
+        Format::Json => write_json(snapshot, &plan, opts, &mut out)?,
     };
     out.flush().map_err(ExportError::Write)?;
     Ok(Written {
@@ -132,7 +132,7 @@ struct Prepared {
 }
 
 impl Prepared {
-    fn new(txn: &ReadTransaction, opts: &ExportOptions<'_>) -> Result<Prepared, ExportError> {
+    fn new(snapshot: &Snapshot, opts: &ExportOptions<'_>) -> Result<Prepared, ExportError> {
         let sets = Set::normalize(&opts.sets);
         if sets.is_empty() {
             return Err(ExportError::Option(
@@ -172,13 +172,13 @@ impl Prepared {
         let tables = Table::of_sets(&sets);
         let mut records_total = 0;
         for t in &tables {
-            records_total += source::table_len(txn, *t)?;
+            records_total += snapshot.len(*t)?;
         }
         Ok(Prepared {
             sets,
             tables,
             created_at_ms: opts.created_at_ms.unwrap_or_else(now_ms),
-            batch_seq: holdfast_store::Store::batch_seq(txn)?,
+            batch_seq: snapshot.batch_seq()?,
             records_total,
             config_files,
         })
@@ -231,7 +231,7 @@ trait Body {
 /// Read every selected table from the snapshot, check and frame each record, hand it to
 /// `body`, and tally it.
 fn scan(
-    txn: &ReadTransaction,
+    snapshot: &Snapshot,
     plan: &Prepared,
     opts: &mut ExportOptions<'_>,
     body: &mut dyn Body,
@@ -255,7 +255,7 @@ fn scan(
     };
     for &table in &plan.tables {
         body.begin_table(table)?;
-        source::for_each_row(txn, table, &mut |key, value| {
+        source::for_each_row(snapshot, table, &mut |key, value| {
             value::check_value(table, &key, value).map_err(|reason| {
                 ExportError::BadStoreRecord {
                     table,
@@ -303,7 +303,7 @@ fn scan(
 }
 
 fn write_binary<W: Write + Send>(
-    txn: &ReadTransaction,
+    snapshot: &Snapshot,
     plan: &Prepared,
     opts: &mut ExportOptions<'_>,
     out: &mut Counting<W>,
@@ -338,7 +338,7 @@ fn write_binary<W: Write + Send>(
         for f in &plan.config_files {
             body.append(&format!("config/{}", f.name), &f.bytes)?;
         }
-        let tally = scan(txn, plan, opts, &mut body)?;
+        let tally = scan(snapshot, plan, opts, &mut body)?;
         let manifest = plan.manifest(opts, &tally);
         let json = serde_json::to_vec_pretty(&manifest).expect("a manifest serializes to JSON");
         if json.len() as u64 > opts.limits.manifest_bytes_max {

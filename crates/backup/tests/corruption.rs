@@ -23,13 +23,13 @@ const SEED: u64 = 0x401d_fa57;
 fn import(path: &Path, target: &holdfast_store::Store) -> Result<(), ReadError> {
     let archive = Archive::open(path)?.verify()?;
     // Reaching here means the damage went unnoticed: apply so the test sees the store change.
-    let txn = target.read().expect("read");
+    let snapshot = target.snapshot().expect("snapshot");
     let opts = PlanOptions {
         mode: Mode::Replace,
         ..PlanOptions::default()
     };
-    let plan = plan(&archive, &txn, &opts).expect("plan");
-    drop(txn);
+    let plan = plan(&archive, &snapshot, &opts).expect("plan");
+    drop(snapshot);
     apply(plan, target).expect("apply");
     Ok(())
 }

@@ -46,13 +46,13 @@ fn golden_v1_fixtures_still_verify_and_import() {
             .expect("verifies");
         assert_eq!(archive.config_files()[0].bytes, NODE_CONFIG.as_bytes());
         let target = open_store(&dir.path().join(format!("{name}.redb")));
-        let txn = target.read().expect("read");
+        let snapshot = target.snapshot().expect("snapshot");
         let opts = PlanOptions {
             mode: Mode::Replace,
             ..PlanOptions::default()
         };
-        let plan = plan(&archive, &txn, &opts).expect("plans");
-        drop(txn);
+        let plan = plan(&archive, &snapshot, &opts).expect("plans");
+        drop(snapshot);
         apply(plan, &target).expect("applies");
         assert_eq!(dump(&target, &Set::ALL), want, "{name}");
         manifests.push(summary.manifest);

@@ -37,10 +37,10 @@ fn plan_for(
     mode: Mode,
     sets: Option<&[Set]>,
 ) -> Result<holdfast_backup::Plan, ImportError> {
-    let txn = store.read().expect("read");
+    let snapshot = store.snapshot().expect("snapshot");
     plan(
         archive,
-        &txn,
+        &snapshot,
         &PlanOptions {
             mode,
             sets,
@@ -105,8 +105,8 @@ fn dry_run_counts_and_changes_nothing_then_merge_and_replace_apply() {
     assert!(p.is_empty());
     let seq = p.batch_seq();
     apply(p, &dst).expect("apply");
-    let txn = dst.read().expect("read");
-    assert_eq!(holdfast_store::Store::batch_seq(&txn).expect("seq"), seq);
+    let snapshot = dst.snapshot().expect("snapshot");
+    assert_eq!(snapshot.batch_seq().expect("seq"), seq);
 }
 
 #[test]
@@ -235,13 +235,13 @@ fn config_checks_run_before_the_plan_and_node_config_is_restored_with_a_backup()
         },
     );
     let dst = open_store(&dir.path().join("dst.redb"));
-    let txn = dst.read().expect("read");
+    let snapshot = dst.snapshot().expect("snapshot");
     let check = |f: &ConfigFile| -> Result<(), String> {
         Err(format!("listener port of {} is taken", f.name))
     };
     let e = plan(
         &archive,
-        &txn,
+        &snapshot,
         &PlanOptions {
             config_check: Some(&check),
             ..PlanOptions::default()

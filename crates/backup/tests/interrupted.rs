@@ -43,14 +43,14 @@ fn a_writer_failing_halfway_leaves_bytes_that_never_verify() {
     let store = open_store(&dir.path().join("s.redb"));
     commit(&store, bulk_commands(2000));
     let full = {
-        let txn = store.read().expect("read");
+        let snapshot = store.snapshot().expect("snapshot");
         let mut out = Vec::new();
-        write_archive(&txn, &mut ExportOptions::default(), &mut out).expect("export");
+        write_archive(&snapshot, &mut ExportOptions::default(), &mut out).expect("export");
         out
     };
     for format in [Format::Binary, Format::Json] {
         for cut in [0, 5, 19, 20, 100, 4096, full.len() / 2, full.len() - 1] {
-            let txn = store.read().expect("read");
+            let snapshot = store.snapshot().expect("snapshot");
             let mut w = FailingWriter {
                 written: Vec::new(),
                 left: cut,
@@ -59,7 +59,7 @@ fn a_writer_failing_halfway_leaves_bytes_that_never_verify() {
                 format,
                 ..ExportOptions::default()
             };
-            match write_archive(&txn, &mut opts, &mut w) {
+            match write_archive(&snapshot, &mut opts, &mut w) {
                 Err(ExportError::Write(e)) => {
                     assert_eq!(e.kind(), io::ErrorKind::StorageFull)
                 }

@@ -28,17 +28,17 @@ fn export_import(
         .verify()
         .expect("verifies");
     assert_eq!(archive.manifest(), &report.manifest);
-    let txn = dst.read().expect("read");
+    let snapshot = dst.snapshot().expect("snapshot");
     let plan = plan(
         &archive,
-        &txn,
+        &snapshot,
         &PlanOptions {
             mode,
             ..PlanOptions::default()
         },
     )
     .expect("plans");
-    drop(txn);
+    drop(snapshot);
     apply(plan, dst).expect("applies");
     report.manifest.records_total()
 }

@@ -1,6 +1,6 @@
 //! The data dir is private to the broker's user: it holds password and API-key hashes and
 //! every message payload. Files and dirs created by the node are 0600 and 0700 (a process
-//! umask of 077, so that redb's files, snapshots and temporary files are covered too), and a
+//! umask of 077, so that the store's files, snapshots and temporary files are covered too), and a
 //! data dir left readable by others (an older version, a copy, a restore) is tightened at
 //! start, with each change logged.
 

@@ -1,4 +1,4 @@
-//! [`Store::copy_to`]: a consistent copy of the whole store in a new database file, made
+//! [`Store::copy_to`] and [`Snapshot::copy_to`]: a consistent copy of the whole store in a new database file, made
 //! while the broker keeps writing (the hot snapshot, BACKUP.md §4).
 //!
 //! redb has no online backup call, so the copy is made the way its own guarantees allow: every
@@ -17,6 +17,7 @@ use redb::{Database, ReadTransaction, ReadableTable, TableDefinition, WriteTrans
 use crate::StoreError;
 use crate::courtesy::Courtesy;
 use crate::schema::*;
+use crate::snapshot::Snapshot;
 use crate::store::Store;
 
 /// What a copy holds.
@@ -32,14 +33,21 @@ impl Store {
     /// Copy one consistent cut of the store into a new database file at `dest` (created with
     /// mode 0600; it must not exist).
     pub fn copy_to(&self, dest: &Path) -> Result<StoreCopy, StoreError> {
-        let txn = self.read()?;
-        copy_snapshot(&txn, dest)
+        self.snapshot()?.copy_to(dest)
     }
 }
 
-/// Copy every table of the snapshot `txn` into a new database file at `dest`.
-pub fn copy_snapshot(txn: &ReadTransaction, dest: &Path) -> Result<StoreCopy, StoreError> {
-    let batch_seq = Store::batch_seq(txn)?;
+impl Snapshot {
+    /// Copy every table of this snapshot, `meta` included, into a new database file at
+    /// `dest` (created with mode 0600; it must not exist).
+    pub fn copy_to(&self, dest: &Path) -> Result<StoreCopy, StoreError> {
+        copy(self, dest)
+    }
+}
+
+fn copy(snapshot: &Snapshot, dest: &Path) -> Result<StoreCopy, StoreError> {
+    let batch_seq = snapshot.batch_seq()?;
+    let txn = snapshot.txn();
     let mut opts = OpenOptions::new();
     opts.read(true).write(true).create_new(true);
     #[cfg(unix)]
@@ -52,9 +60,9 @@ pub fn copy_snapshot(txn: &ReadTransaction, dest: &Path) -> Result<StoreCopy, St
     drop(opts.open(dest).map_err(|e| {
         StoreError::Engine(format!("cannot create the copy {}: {e}", dest.display()))
     })?);
-    let db = Database::create(dest).map_err(|source| StoreError::Open {
+    let db = Database::create(dest).map_err(|e| StoreError::Open {
         path: dest.to_path_buf(),
-        source,
+        source: e.into(),
     })?;
     let w = db.begin_write()?;
     let c = &mut Courtesy::default();
@@ -128,7 +136,7 @@ mod tests {
         }
         let copied = Store::open(&dest, opts).expect("the copy opens");
         assert_eq!(copied.load().expect("load").cluster_config.len(), 3);
-        let txn = copied.read().expect("read");
-        assert_eq!(Store::batch_seq(&txn).expect("seq"), 3);
+        let snapshot = copied.snapshot().expect("snapshot");
+        assert_eq!(snapshot.batch_seq().expect("seq"), 3);
     }
 }

@@ -8,7 +8,8 @@ pub enum StoreError {
     #[error("cannot open store {path}: {source} (is another holdfast using this data dir?)")]
     Open {
         path: PathBuf,
-        source: redb::DatabaseError,
+        /// The engine's error, boxed so that its type stays inside the store.
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     #[error(
         "store {path} has schema version {found}, this holdfast reads up to {supported}; upgrade holdfast"

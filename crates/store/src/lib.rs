@@ -10,23 +10,32 @@
 //! - [`writer`]: one thread that applies batches with group commit (many batches, one fsync).
 //! - [`Store`]: open, load the state at start-up, submit batches, take read snapshots;
 //!   `partial` reloads what an import touched, `copy` makes the hot snapshot's copy.
+//! - [`Snapshot`]: one consistent read cut, with rows by [`Table`] as [`KeyPart`]s and record
+//!   bytes; `table` and `key_part` name the tables, their [`Set`]s and their key shapes.
 //!
 //! Neighbours: `server` submits commands and waits on their tickets before acknowledging
-//! QoS 1/2; `backup` reads one [`redb::ReadTransaction`] for a consistent cut.
+//! QoS 1/2; `backup` reads one [`Snapshot`] for a consistent cut. No redb type crosses this
+//! crate's API, so the engine stays the store's own business.
 
 pub mod command;
 mod copy;
 pub mod courtesy;
 mod error;
+mod key_part;
 mod partial;
 pub mod records;
 pub mod schema;
+mod snapshot;
 mod store;
+mod table;
 pub mod wire;
 mod writer;
 
 pub use command::Command;
-pub use copy::{StoreCopy, copy_snapshot};
+pub use copy::StoreCopy;
 pub use error::StoreError;
+pub use key_part::{KeyKind, KeyPart};
+pub use snapshot::{RowFn, Snapshot};
 pub use store::{DEFAULT_CACHE_BYTES, Durability, Loaded, Store, StoreOptions};
+pub use table::{Set, Table, UnknownSet};
 pub use writer::{CommitTicket, ReturnTicket};

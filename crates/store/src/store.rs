@@ -15,6 +15,7 @@ use crate::records::{
     SessionRecord, SubscriptionRecord, UserRecord,
 };
 use crate::schema::*;
+use crate::snapshot::Snapshot;
 use crate::writer::{self, CommitTicket, Job, ReturnTicket};
 use crate::{Command, StoreError};
 
@@ -89,9 +90,9 @@ impl Shared {
         Database::builder()
             .set_cache_size(cache_bytes)
             .create(path)
-            .map_err(|source| StoreError::Open {
+            .map_err(|e| StoreError::Open {
                 path: path.to_path_buf(),
-                source,
+                source: e.into(),
             })
     }
 
@@ -218,7 +219,12 @@ impl Store {
     }
 
     /// A read snapshot: one consistent cut across every table.
-    pub fn read(&self) -> Result<ReadTransaction, StoreError> {
+    pub fn snapshot(&self) -> Result<Snapshot, StoreError> {
+        Ok(Snapshot::new(self.read()?))
+    }
+
+    /// The engine's read transaction behind [`Store::snapshot`], for the store's own readers.
+    pub(crate) fn read(&self) -> Result<ReadTransaction, StoreError> {
         let db = self
             .inner
             .shared
@@ -231,16 +237,6 @@ impl Store {
                 "being reopened after: {}",
                 self.inner.shared.fault()
             ))),
-        }
-    }
-
-    /// The cut a read snapshot sees: how many batches had been committed when it was taken
-    /// (`meta/last_batch_seq`; 0 for a store that has committed none).
-    pub fn batch_seq(txn: &ReadTransaction) -> Result<u64, StoreError> {
-        let meta = txn.open_table(META)?;
-        match meta.get(LAST_BATCH_SEQ)? {
-            Some(v) => decode_batch_seq(v.value()),
-            None => Ok(0),
         }
     }
 
@@ -474,8 +470,8 @@ mod tests {
         assert_eq!(loaded.inflight_in.len(), 2);
         assert!(loaded.queued.iter().all(|(c, _, _)| c != "a"));
         // Two batches were committed before the reopen.
-        let txn = store.read().expect("read");
-        assert_eq!(Store::batch_seq(&txn).expect("seq"), 2);
+        let snapshot = store.snapshot().expect("snapshot");
+        assert_eq!(snapshot.batch_seq().expect("seq"), 2);
     }
 
     #[test]

@@ -289,7 +289,7 @@ fn commit(db: &Database, jobs: &[Job], durable: bool) -> Result<(), StoreError> 
 }
 
 /// Advance `meta/last_batch_seq` by the number of batches in this commit. The number names
-/// the cut a read snapshot sees (see `Store::batch_seq`); it only ever grows.
+/// the cut a read snapshot sees (see `Snapshot::batch_seq`); it only ever grows.
 fn bump_batch_seq(txn: &redb::WriteTransaction, batches: u64) -> Result<(), StoreError> {
     let mut meta = txn.open_table(META)?;
     let current = match meta.get(LAST_BATCH_SEQ)? {

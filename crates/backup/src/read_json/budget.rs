@@ -9,8 +9,9 @@
 use std::cell::Cell;
 use std::io::{self, Read};
 
+use holdfast_store::Table;
+
 use crate::error::ReadFault;
-use crate::table::Table;
 
 /// What is being read, for error messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

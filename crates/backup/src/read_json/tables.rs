@@ -9,11 +9,12 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 
 use super::DocumentReader;
 use super::budget::Place;
+use holdfast_store::Table;
+
 use crate::error::ReadFault;
 use crate::frame::{FRAME_OVERHEAD_BYTES, encode_frame};
 use crate::json_value::{ValueJson, ValueSeed};
 use crate::key::{Key, KeySeed};
-use crate::table::Table;
 use crate::value;
 
 /// The `tables` object: table name to array of records.

@@ -4,14 +4,14 @@
 use super::*;
 
 pub(super) fn write_json<W: Write>(
-    txn: &ReadTransaction,
+    snapshot: &Snapshot,
     plan: &Prepared,
     opts: &mut ExportOptions<'_>,
     out: &mut Counting<W>,
 ) -> Result<Manifest, ExportError> {
     // Pass 1: counts and checksums, so that the document can open with its manifest.
     let progress = opts.progress.take();
-    let first = scan(txn, plan, opts, &mut NoBody)?;
+    let first = scan(snapshot, plan, opts, &mut NoBody)?;
     opts.progress = progress;
     let manifest = plan.manifest(opts, &first);
     let json_bytes = serde_json::to_vec(&manifest)
@@ -59,7 +59,7 @@ pub(super) fn write_json<W: Write>(
         limits_json: opts.limits.json_archive_bytes_max,
         record_json_max: opts.limits.json_record_bytes_max(),
     };
-    let second = scan(txn, plan, opts, &mut body)?;
+    let second = scan(snapshot, plan, opts, &mut body)?;
     let w = body.out;
     w.write_all(b"\n  }\n}\n").map_err(ExportError::Write)?;
     if plan.manifest(opts, &second) != manifest {

@@ -33,10 +33,10 @@ pub fn commit(store: &Store, batch: Vec<Command>) {
 pub type Dump = BTreeMap<Table, Vec<Row>>;
 
 pub fn dump(store: &Store, sets: &[Set]) -> Dump {
-    let txn = store.read().expect("read");
+    let snapshot = store.snapshot().expect("snapshot");
     Table::of_sets(sets)
         .into_iter()
-        .map(|t| (t, table_rows(&txn, t).expect("rows")))
+        .map(|t| (t, table_rows(&snapshot, t).expect("rows")))
         .collect()
 }
 

@@ -321,8 +321,8 @@ async fn import_archive(
             sets: sets.as_deref(),
             config_check: None,
         };
-        let txn = store.read()?;
-        let plan = holdfast_backup::plan(&archive, &txn, &opts).map_err(import_error)?;
+        let snapshot = store.snapshot()?;
+        let plan = holdfast_backup::plan(&archive, &snapshot, &opts).map_err(import_error)?;
         Ok((archive, plan))
     })
     .await?;
@@ -358,7 +358,8 @@ async fn import_archive(
             // there at the commit, not what was there at the plan.
             let mut made = None;
             let effect = broker.apply_import(|| -> Result<_, ApiError> {
-                let (mut plan, replanned) = plan.refreshed(&store.read()?).map_err(import_error)?;
+                let (mut plan, replanned) =
+                    plan.refreshed(&store.snapshot()?).map_err(import_error)?;
                 check_caller_kept(&plan, &caller)?;
                 let commands = plan.take_commands();
                 made = Some((plan, replanned, commands.len() as u64));

@@ -1,13 +1,14 @@
-//! The tables an archive carries and the sets that group them for selective export
-//! (BACKUP.md §2). The store's `meta` table is node-local (schema version, batch sequence) and
-//! is never part of an archive.
+//! [`Table`]: the store's data tables by name, with the shape of each key, and the [`Set`]s
+//! that group them for selective export (BACKUP.md §2). A [`crate::Snapshot`] reads rows by
+//! `Table`; `backup` names the same tables in archives. The store's `meta` table is node-local
+//! (schema version, batch sequence) and is never part of an archive.
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::key::KeyKind;
+use crate::key_part::KeyKind;
 
 /// A group of tables exported and imported together.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -99,7 +100,8 @@ pub enum Table {
 }
 
 impl Table {
-    /// Every table, in archive order (the order of `holdfast_store::schema::TABLE_NAMES`).
+    /// Every table, in archive order (the order of [`crate::schema::TABLE_NAMES`], `meta`
+    /// aside).
     pub const ALL: [Table; 10] = [
         Table::ClusterConfig,
         Table::Users,
@@ -148,7 +150,7 @@ impl Table {
 
     /// The parts of the table's key, with the names the JSON form uses for them. The order
     /// and kinds are those of the store's key tuple (`docs/formats/store.md`).
-    pub(crate) fn key_parts(self) -> &'static [(&'static str, KeyKind)] {
+    pub fn key_parts(self) -> &'static [(&'static str, KeyKind)] {
         use KeyKind::*;
         match self {
             Table::ClusterConfig => &[("key", Str)],
@@ -186,7 +188,7 @@ mod tests {
     #[test]
     fn tables_follow_the_store_and_every_table_has_one_set() {
         let names: Vec<&str> = Table::ALL.iter().map(|t| t.name()).collect();
-        assert_eq!(names, holdfast_store::schema::TABLE_NAMES[1..]);
+        assert_eq!(names, crate::schema::TABLE_NAMES[1..]);
         let mut from_sets = Table::of_sets(&Set::ALL);
         from_sets.sort();
         assert_eq!(from_sets, Table::ALL);
