@@ -1,6 +1,6 @@
 //! [`apply`]: carry out an import plan as ONE store batch. The store's writer applies a batch
-//! in one write transaction of the engine, so whenever the process dies the store holds the old state
-//! or the new one, never a mix.
+//! in one write transaction of the engine, so whenever the process dies the store holds the
+//! old state or the new one, never a mix.
 //!
 //! If the target store committed other batches since the plan's snapshot, the plan is made
 //! again from a fresh snapshot first, so that `replace` removes what is there now. A write

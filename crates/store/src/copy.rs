@@ -1,5 +1,5 @@
-//! [`Store::copy_to`] and [`Snapshot::copy_to`]: a consistent copy of the whole store in a new database file, made
-//! while the broker keeps writing (the hot snapshot, BACKUP.md §4).
+//! [`Store::copy_to`] and [`Snapshot::copy_to`]: a consistent copy of the whole store in a new
+//! database file, made while the broker keeps writing (the hot snapshot, BACKUP.md §4).
 //!
 //! redb has no online backup call, so the copy is made the way its own guarantees allow: every
 //! table, `meta` included, is read from ONE read transaction (one consistent cut) and written

@@ -14,8 +14,9 @@
 //!   bytes; `table` and `key_part` name the tables, their [`Set`]s and their key shapes.
 //!
 //! Neighbours: `server` submits commands and waits on their tickets before acknowledging
-//! QoS 1/2; `backup` reads one [`Snapshot`] for a consistent cut. No redb type crosses this
-//! crate's API, so the engine stays the store's own business.
+//! QoS 1/2; `backup` reads one [`Snapshot`] for a consistent cut, without naming redb. The
+//! [`schema`] module still exports redb table definitions; making it private, with one table
+//! registry, is the next step (issue 13), after which the engine is the store's own business.
 
 pub mod command;
 mod copy;
