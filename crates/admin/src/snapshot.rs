@@ -20,7 +20,7 @@ use std::path::{Component, Path, PathBuf};
 
 use holdfast_backup::timestamp::{now_ms, rfc3339_utc};
 use holdfast_store::courtesy::{Courtesy, YIELD_EVERY_BYTES};
-use holdfast_store::{Store, StoreError};
+use holdfast_store::{CommandLog, StoreError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -110,7 +110,7 @@ pub enum SnapshotError {
 /// What the snapshot is taken of.
 #[derive(Debug, Clone, Copy)]
 pub struct SnapshotSource<'a> {
-    pub store: &'a Store,
+    pub store: &'a dyn CommandLog,
     pub data_dir: &'a Path,
     pub config_file: Option<&'a Path>,
     pub node_id: &'a str,
@@ -188,7 +188,7 @@ pub fn write_snapshot(
         .map_err(io("write the in-progress marker for", dir))?;
     let created_at_ms = now_ms();
     progress(SnapshotStep::Copying);
-    let copy = src.store.copy_to(&dir.join(STORE_FILE))?;
+    let copy = src.store.snapshot()?.copy_to(&dir.join(STORE_FILE))?;
     progress(SnapshotStep::Copied {
         records: copy
             .tables

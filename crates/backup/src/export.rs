@@ -12,7 +12,7 @@ use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use holdfast_store::Store;
+use holdfast_store::CommandLog;
 use serde::Serialize;
 
 use crate::contents::Format;
@@ -56,7 +56,7 @@ pub fn temporary_path(path: &Path) -> PathBuf {
 /// rather than touch it. Without `opts.overwrite`, an existing `path` is an error, also when it
 /// appears while the export runs (the file is linked into place, never renamed over another).
 pub fn export(
-    store: &Store,
+    store: &dyn CommandLog,
     opts: ExportOptions<'_>,
     path: &Path,
 ) -> Result<ExportReport, ExportError> {
@@ -86,7 +86,7 @@ pub fn export(
 /// temporary file is created with create-new), so concurrent exports never share one, and
 /// each report describes its own file.
 pub fn export_new(
-    store: &Store,
+    store: &dyn CommandLog,
     opts: ExportOptions<'_>,
     dir: &Path,
     name: &str,
@@ -168,7 +168,7 @@ fn check_file_path(path: &Path) -> Result<(), ExportError> {
 /// Write the archive into `file` (at `tmp`), fsync it and put it at `path`. With
 /// `free_names`, a `path` that appeared meanwhile makes it take the next free candidate.
 fn write_and_place(
-    store: &Store,
+    store: &dyn CommandLog,
     mut opts: ExportOptions<'_>,
     mut path: PathBuf,
     tmp: PathBuf,

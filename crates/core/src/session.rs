@@ -150,6 +150,32 @@ impl SessionState {
         self.inflight.insert(packet_id, inflight);
     }
 
+    /// Insert a queued delivery from a committed command, keeping `seq` order (batches of two
+    /// publishers may commit in the other order from their sequence numbers). A `seq` already
+    /// queued is replaced.
+    pub fn insert_queued(&mut self, seq: u64, delivery: Delivery) {
+        self.next_seq = self.next_seq.max(seq + 1);
+        let at = self.queue.partition_point(|q| q.seq < seq);
+        match self.queue.get_mut(at) {
+            Some(q) if q.seq == seq => q.delivery = delivery,
+            _ => self.queue.insert(at, Queued { seq, delivery }),
+        }
+    }
+
+    /// Remove the queued delivery `seq`, if it is queued.
+    pub fn remove_queued(&mut self, seq: u64) -> Option<Delivery> {
+        let at = self.queue.partition_point(|q| q.seq < seq);
+        match self.queue.get(at) {
+            Some(q) if q.seq == seq => self.queue.remove(at).map(|q| q.delivery),
+            _ => None,
+        }
+    }
+
+    /// Remove the in-flight message `packet_id`, whatever its state.
+    pub fn remove_inflight(&mut self, packet_id: u16) -> Option<Inflight> {
+        self.inflight.remove(&packet_id)
+    }
+
     /// The next thing to send, keeping at most `window` QoS 1/2 messages in flight.
     /// Expired messages are skipped; their `seq`s are pushed to `expired` so the caller
     /// can forget them in the store.

@@ -74,6 +74,8 @@ pub fn run(args: StartArgs) -> anyhow::Result<()> {
         StoreOptions {
             durability,
             cache_bytes: (s.config.store.cache_mb as usize) << 20,
+            // Diagnostic (docs/formats/commands.md, "Recorded streams").
+            record_to: std::env::var_os("HOLDFAST_RECORD_COMMANDS").map(PathBuf::from),
         },
     )?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -114,6 +116,13 @@ async fn serve(
     // MQTT ports are bound but refuse connects until the admin API (and its bootstrap key)
     // is up: whoever sees the broker accept can administer it at once.
     let prepared = holdfast_server::prepare(config, store).await?;
+    if let Some(path) = std::env::var_os("HOLDFAST_REPLAY_COMMANDS") {
+        let path = PathBuf::from(path);
+        let batches = holdfast_server::replay_commands(&prepared.broker, &path)
+            .await
+            .with_context(|| format!("cannot replay the commands in {}", path.display()))?;
+        tracing::info!(batches, path = %path.display(), "recorded command stream applied");
+    }
     let admin = match admin_listener {
         Some(listener) => {
             let opts = admin_options(&node, &prepared.addrs, metrics_public);

@@ -20,7 +20,7 @@ use holdfast_core::retained::RetainedIndex;
 use holdfast_core::trie::SubscriptionTrie;
 use holdfast_core::{ClientId, Message, SessionState, SubOptions, topic};
 use holdfast_store::records::{MessageRecord, SessionRecord, SubscriptionRecord, WillRecord};
-use holdfast_store::{Command, Loaded, Store};
+use holdfast_store::{Command, CommandLog, Loaded, Store};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -31,6 +31,7 @@ use crate::stats::Stats;
 use crate::time::now_ms;
 
 mod admin_view;
+mod apply;
 mod auth_ops;
 mod fanout;
 mod import;
@@ -143,7 +144,10 @@ pub struct Connected {
 /// The shared broker.
 pub struct Broker {
     pub config: Arc<BrokerConfig>,
-    pub store: Store,
+    /// The store, private to the seam: durable changes go through `log`.
+    store: Store,
+    /// The write seam ([`CommandLog`]); every durable change is submitted here.
+    log: Arc<dyn CommandLog>,
     pub stats: Stats,
     /// Starting, ready, shutting down; whether the store writes.
     pub health: crate::health::Health,
@@ -172,6 +176,7 @@ impl Broker {
     pub fn new(config: BrokerConfig, store: Store, loaded: Loaded) -> Arc<Broker> {
         let broker = Arc::new(Broker {
             config: Arc::new(config),
+            log: Arc::new(store.clone()),
             store,
             stats: Stats::default(),
             health: crate::health::Health::default(),
@@ -199,7 +204,28 @@ impl Broker {
                 .collect();
         }
         broker.restore(loaded);
+        if let Err(e) = broker
+            .store
+            .set_applier(Arc::new(apply::Views(Arc::downgrade(&broker))))
+        {
+            tracing::error!(error = %e, "committed batches will not reach this broker's views");
+        }
         broker
+    }
+
+    /// The write seam: every durable change is submitted here.
+    pub fn log(&self) -> &dyn CommandLog {
+        &*self.log
+    }
+
+    /// The write seam, as a handle to move into a blocking task (exports, snapshots).
+    pub fn log_handle(&self) -> Arc<dyn CommandLog> {
+        self.log.clone()
+    }
+
+    /// Commit everything submitted so far and stop the store's writer (at shutdown).
+    pub fn close_store(&self) -> Result<(), holdfast_store::StoreError> {
+        self.store.close()
     }
 
     fn queued_max(&self) -> usize {
@@ -382,7 +408,7 @@ impl Broker {
         }
         drop(guard);
         if !commands.is_empty() {
-            self.store.submit_detached(commands);
+            self.log.submit_detached(commands);
         }
         if let Some(w) = will {
             let delay = w.delay_secs.min(expiry);
@@ -411,7 +437,7 @@ impl Broker {
             if let Some(w) = will {
                 broker.publish_now(w.msg, None);
                 let rec = slot.record();
-                broker.store.submit_detached(vec![Command::PutSession {
+                broker.log.submit_detached(vec![Command::PutSession {
                     client: slot.client_id.as_str().into(),
                     rec,
                 }]);
@@ -433,7 +459,7 @@ impl Broker {
             };
             let mut commands = Vec::new();
             broker.drop_session(&slot, &mut commands);
-            broker.store.submit_detached(commands);
+            broker.log.submit_detached(commands);
             drop(_guard);
             if let Some(w) = will {
                 broker.publish_now(w.msg, None);

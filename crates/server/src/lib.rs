@@ -119,6 +119,44 @@ pub async fn prepare(config: BrokerConfig, store: Store) -> Result<Prepared, Ser
     })
 }
 
+/// Submit every batch of a recorded command stream (`docs/formats/commands.md`, "Recorded
+/// streams") through the broker's write seam as [`holdfast_store::Origin::Log`] entries, in
+/// order, waiting for each: the views are built only by applying the committed batches, as a
+/// follower builds them. Returns the number of batches.
+pub async fn replay_commands(broker: &Broker, path: &std::path::Path) -> Result<u64, ServerError> {
+    let bytes = tokio::fs::read(path)
+        .await
+        .map_err(|e| holdfast_store::StoreError::Engine(format!("{}: {e}", path.display())))?;
+    let mut rest = bytes.as_slice();
+    let mut batches = 0u64;
+    while !rest.is_empty() {
+        let corrupt = |why: String| {
+            holdfast_store::StoreError::Engine(format!(
+                "{}: batch {}: {why}",
+                path.display(),
+                batches + 1
+            ))
+        };
+        let (len, tail) = rest
+            .split_first_chunk::<4>()
+            .ok_or_else(|| corrupt("truncated length".into()))?;
+        let len = u32::from_le_bytes(*len) as usize;
+        if tail.len() < len {
+            return Err(corrupt(format!(
+                "truncated: {len} bytes announced, {} left",
+                tail.len()
+            ))
+            .into());
+        }
+        let batch =
+            holdfast_store::wire::decode_batch(&tail[..len]).map_err(|e| corrupt(e.to_string()))?;
+        rest = &tail[len..];
+        broker.log().submit_from_log(batch).wait().await?;
+        batches += 1;
+    }
+    Ok(batches)
+}
+
 impl Prepared {
     /// Listen on every bound socket, start the timers and the accept loops; the node is
     /// ready once this returns.
@@ -167,8 +205,8 @@ impl Running {
         {
             tracing::warn!("some connections did not close within 10 s");
         }
-        let store = self.broker.store.clone();
-        tokio::task::spawn_blocking(move || store.close())
+        let broker = self.broker.clone();
+        tokio::task::spawn_blocking(move || broker.close_store())
             .await
             .map_err(|e| holdfast_store::StoreError::Engine(e.to_string()))??;
         Ok(())

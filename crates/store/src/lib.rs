@@ -7,6 +7,8 @@
 //!   cluster they will go through the Raft log first, and every node applies the same batches.
 //! - [`wire`]: the versioned wire form of a command batch (`docs/formats/commands.md`), for a
 //!   replicated log and for replaying a recorded command stream.
+//! - [`CommandLog`]: the write seam every durable change goes through; [`Applier`]: the views
+//!   above the store, updated from committed batches only (`log`).
 //! - [`writer`]: one thread that applies batches with group commit (many batches, one fsync).
 //! - [`Store`]: open, load the state at start-up, submit batches, take read snapshots;
 //!   `partial` reloads what an import touched, `copy` makes the hot snapshot's copy.
@@ -23,6 +25,7 @@ mod copy;
 pub mod courtesy;
 mod error;
 mod key_part;
+mod log;
 mod partial;
 pub mod records;
 pub mod schema;
@@ -36,6 +39,7 @@ pub use command::Command;
 pub use copy::StoreCopy;
 pub use error::StoreError;
 pub use key_part::{KeyKind, KeyPart};
+pub use log::{Applier, CommandLog, Origin};
 pub use snapshot::{RowFn, Snapshot};
 pub use store::{DEFAULT_CACHE_BYTES, Durability, Loaded, Store, StoreOptions};
 pub use table::{Set, Table, UnknownSet};

@@ -3,13 +3,14 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::thread::JoinHandle;
 
 use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable};
 use std::sync::Mutex;
 use tokio::sync::oneshot;
 
+use crate::log::{Applier, Origin};
 use crate::records::{
     self, AclRecord, ApiKeyRecord, BannedRecord, DeliveryRecord, InflightRecord, RetainedRecord,
     SessionRecord, SubscriptionRecord, UserRecord,
@@ -45,6 +46,9 @@ pub struct StoreOptions {
     /// about 1 GB more resident memory than 64 MiB. The store file the fill left measured
     /// 1.2 to 2.4 GB, the two largest with 64 MiB: hence the default between the two.
     pub cache_bytes: usize,
+    /// Append every committed batch, in commit order, to this file (a diagnostic: the command
+    /// stream a replica would apply; `docs/formats/commands.md`, "Recorded streams").
+    pub record_to: Option<PathBuf>,
 }
 
 impl Default for StoreOptions {
@@ -53,6 +57,7 @@ impl Default for StoreOptions {
         StoreOptions {
             durability: Durability::Sync,
             cache_bytes: DEFAULT_CACHE_BYTES,
+            record_to: None,
         }
     }
 }
@@ -83,6 +88,66 @@ pub(crate) struct Shared {
     pub(crate) writable: AtomicBool,
     /// Why the last write failed, while the store is unwritable.
     pub(crate) fault: Mutex<Option<String>>,
+    /// The views above the store ([`Store::set_applier`]).
+    pub(crate) applier: OnceLock<Arc<dyn Applier>>,
+    /// Where every committed batch is appended, if anywhere ([`StoreOptions::record_to`]).
+    pub(crate) recorder: Mutex<Option<Recorder>>,
+}
+
+impl Shared {
+    /// Hand the batches of one successful commit to the recorder and the applier, in order.
+    pub(crate) fn apply_committed(&self, jobs: &[Job]) {
+        let applier = self.applier.get();
+        let mut recorder = self.recorder.lock().ok();
+        for job in jobs {
+            let (batch, origin) = match job {
+                Job::Batch(batch, origin, _) => (batch, *origin),
+                // An import's batch: the import rebuilds what it touched itself.
+                Job::BatchBack(batch, _) => (batch, Origin::Log),
+                Job::Flush(_) => continue,
+            };
+            if let Some(r) = recorder.as_mut().and_then(|r| r.as_mut()) {
+                r.record(batch);
+            }
+            if let (Some(a), Job::Batch(..)) = (applier, job) {
+                a.apply_committed(origin, batch);
+            }
+        }
+    }
+}
+
+/// Appends every committed batch to a file: `u32 LE length ++ wire batch`
+/// (`docs/formats/commands.md`, "Recorded streams").
+pub(crate) struct Recorder {
+    file: std::io::BufWriter<std::fs::File>,
+    path: PathBuf,
+}
+
+impl Recorder {
+    fn open(path: &Path) -> Result<Recorder, StoreError> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| StoreError::Engine(format!("cannot open {}: {e}", path.display())))?;
+        Ok(Recorder {
+            file: std::io::BufWriter::new(file),
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn record(&mut self, batch: &[Command]) {
+        use std::io::Write;
+        let bytes = crate::wire::encode_batch(batch);
+        let r = u32::try_from(bytes.len())
+            .map_err(std::io::Error::other)
+            .and_then(|n| self.file.write_all(&n.to_le_bytes()))
+            .and_then(|()| self.file.write_all(&bytes))
+            .and_then(|()| self.file.flush());
+        if let Err(e) = r {
+            tracing::error!(path = %self.path.display(), error = %e, "recording a committed batch failed");
+        }
+    }
 }
 
 impl Shared {
@@ -136,6 +201,8 @@ impl Store {
             cache_bytes: opts.cache_bytes,
             writable: AtomicBool::new(true),
             fault: Mutex::new(None),
+            applier: OnceLock::new(),
+            recorder: Mutex::new(opts.record_to.as_deref().map(Recorder::open).transpose()?),
         });
         let (tx, rx) = std::sync::mpsc::channel();
         let wshared = shared.clone();
@@ -175,11 +242,26 @@ impl Store {
         tx.send(job).map_err(|_| StoreError::WriterGone)
     }
 
-    /// Submit a batch to be applied atomically; the ticket resolves once it is committed.
+    /// Set the views that every committed batch is applied to, from now on (once).
+    pub fn set_applier(&self, applier: Arc<dyn Applier>) -> Result<(), StoreError> {
+        self.inner
+            .shared
+            .applier
+            .set(applier)
+            .map_err(|_| StoreError::Engine("the store already has an applier".into()))
+    }
+
+    /// Submit a batch to be applied atomically; the ticket resolves once it is committed and
+    /// applied to the views ([`Origin::Local`]).
     pub fn submit(&self, batch: Vec<Command>) -> CommitTicket {
+        self.submit_with_origin(batch, Origin::Local)
+    }
+
+    /// [`Store::submit`] with the origin the applier is told.
+    pub fn submit_with_origin(&self, batch: Vec<Command>, origin: Origin) -> CommitTicket {
         let (tx, rx) = oneshot::channel();
         // If the writer is gone the sender is dropped and the ticket reports WriterGone.
-        let _ = self.send(Job::Batch(batch, Some(tx)));
+        let _ = self.send(Job::Batch(batch, origin, Some(tx)));
         CommitTicket(rx)
     }
 
@@ -193,7 +275,7 @@ impl Store {
 
     /// Submit a batch without waiting for it.
     pub fn submit_detached(&self, batch: Vec<Command>) {
-        if self.send(Job::Batch(batch, None)).is_err() {
+        if self.send(Job::Batch(batch, Origin::Local, None)).is_err() {
             tracing::warn!("store writer is gone; a write was dropped during shutdown");
         }
     }

@@ -14,6 +14,7 @@ use redb::{Database, ReadableTable};
 use tokio::sync::oneshot;
 
 use crate::command::{self, Command};
+use crate::log::Origin;
 use crate::schema::{LAST_BATCH_SEQ, META};
 use crate::store::{Shared, decode_batch_seq};
 use crate::{Durability, StoreError};
@@ -44,7 +45,11 @@ impl From<Fault> for StoreError {
 }
 
 pub(crate) enum Job {
-    Batch(Vec<Command>, Option<oneshot::Sender<Result<(), Fault>>>),
+    Batch(
+        Vec<Command>,
+        Origin,
+        Option<oneshot::Sender<Result<(), Fault>>>,
+    ),
     /// A batch whose commands are handed back after the commit.
     BatchBack(
         Vec<Command>,
@@ -157,13 +162,16 @@ pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Job>, durability: Durability
         } else {
             Err(Fault::Unwritable(shared.fault()))
         };
+        if result.is_ok() {
+            shared.apply_committed(&jobs);
+        }
         dirty = (dirty || result.is_ok()) && !durable;
         if durable {
             last_sync = Instant::now();
         }
         for job in jobs {
             let tx = match job {
-                Job::Batch(_, tx) => tx,
+                Job::Batch(_, _, tx) => tx,
                 Job::BatchBack(batch, tx) => {
                     let _ = tx.send((result.clone(), batch));
                     None
@@ -276,7 +284,7 @@ fn commit(db: &Database, jobs: &[Job], durable: bool) -> Result<(), StoreError> 
     }
     let mut batches = 0u64;
     for job in jobs {
-        if let Job::Batch(batch, _) | Job::BatchBack(batch, _) = job {
+        if let Job::Batch(batch, _, _) | Job::BatchBack(batch, _) = job {
             command::apply(&txn, batch)?;
             batches += 1;
         }

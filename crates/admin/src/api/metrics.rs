@@ -108,7 +108,7 @@ pub fn registry(st: &AppState) -> Registry {
         &mut r,
         "store_writable",
         "1 while the store accepts writes, 0 after a failed write until it recovers",
-        u64::from(st.broker.store.writable()),
+        u64::from(st.broker.log().writable()),
     );
     data_jobs(&mut r, st);
     r

@@ -140,7 +140,7 @@ pub struct Health {
         (status = 200, description = "Ready", body = Health),
         (status = 503, description = "Starting, shutting down, or the store cannot write", body = Health)))]
 pub async fn health(State(st): State<AppState>) -> (axum::http::StatusCode, Json<Health>) {
-    let r = st.broker.health.readiness(st.broker.store.writable());
+    let r = st.broker.health.readiness(st.broker.log().writable());
     let code = match r {
         holdfast_server::health::Readiness::Ready => axum::http::StatusCode::OK,
         _ => axum::http::StatusCode::SERVICE_UNAVAILABLE,

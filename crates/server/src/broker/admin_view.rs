@@ -106,7 +106,7 @@ impl Broker {
         let cmd = Command::DeleteRetained {
             topic: topic.to_string(),
         };
-        self.store.submit(vec![cmd]).wait().await?;
+        self.log.submit(vec![cmd]).wait().await?;
         Ok(self.retained.write().remove(topic))
     }
 }

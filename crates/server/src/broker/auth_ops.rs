@@ -16,32 +16,11 @@ impl Broker {
         self.auth.read()
     }
 
-    /// Apply an admin change: commit it to the store, then to the in-memory tables, so that it
-    /// takes effect at once. Connected clients that a new ban covers are disconnected.
+    /// Apply an admin change: commit it; the applier (`apply`) puts it into the in-memory
+    /// tables before the ticket resolves, so that it is in force when this returns. Connected
+    /// clients that a new ban covers are disconnected.
     pub async fn apply_admin(&self, commands: Vec<Command>) -> Result<(), StoreError> {
-        self.store.submit(commands.clone()).wait().await?;
-        {
-            let mut auth = self.auth.write();
-            for c in &commands {
-                auth.apply(c);
-            }
-        }
-        for c in &commands {
-            if let Command::PutUser { username, .. } | Command::DeleteUser { username } = c {
-                self.verifier.forget_user(username);
-            }
-        }
-        let bans: Vec<(u8, String)> = commands
-            .iter()
-            .filter_map(|c| match c {
-                Command::PutBanned { kind, value, .. } => Some((*kind, value.clone())),
-                _ => None,
-            })
-            .collect();
-        if !bans.is_empty() {
-            self.kick_banned(&bans);
-        }
-        Ok(())
+        self.log.submit(commands).wait().await
     }
 
     pub(super) fn kick_banned(&self, bans: &[(u8, String)]) {

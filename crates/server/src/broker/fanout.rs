@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use holdfast_core::Message;
-use holdfast_store::{Command, Store};
+use holdfast_store::{Command, CommandLog};
 
 use super::{Broker, Slot};
 
@@ -16,7 +16,7 @@ impl Broker {
         fanout
             .commands
             .retain(|c| !matches!(c, Command::PutRetained { .. }));
-        fanout.submit_detached(&self.store);
+        fanout.submit_detached(&*self.log);
         self.stats.messages_received.fetch_sub(1, Ordering::Relaxed);
     }
 }
@@ -60,7 +60,7 @@ impl Fanout {
     /// Submit the writes, then wake the subscribers. In this order, so that a subscriber's
     /// own later writes for a delivery (`Dequeue`, `PutInflightOut`) always reach the writer
     /// after the delivery's `Enqueue`. Returns the commit ticket, if there was anything to write.
-    pub fn submit(self, store: &Store) -> Option<holdfast_store::CommitTicket> {
+    pub fn submit(self, store: &dyn CommandLog) -> Option<holdfast_store::CommitTicket> {
         let ticket = (!self.commands.is_empty()).then(|| store.submit(self.commands));
         for slot in self.wake {
             slot.notify.notify_one();
@@ -69,7 +69,7 @@ impl Fanout {
     }
 
     /// Submit without waiting for the commit.
-    pub fn submit_detached(self, store: &Store) {
+    pub fn submit_detached(self, store: &dyn CommandLog) {
         if !self.commands.is_empty() {
             store.submit_detached(self.commands);
         }

@@ -16,7 +16,7 @@ use crate::time::now_ms;
 impl Broker {
     /// Route a message and write what must be stored, without waiting for the commit.
     pub fn publish_now(&self, msg: Arc<Message>, publisher: Option<&ClientId>) {
-        self.publish(msg, publisher).submit_detached(&self.store);
+        self.publish(msg, publisher).submit_detached(&*self.log);
     }
 
     /// Route `msg` to every matching session and update the retained index. Returns the
@@ -28,7 +28,7 @@ impl Broker {
         self.stats.messages_received.fetch_add(1, Ordering::Relaxed);
         // A retained change that cannot be stored is not made in memory either (wills and
         // `$SYS` come here too; client PUBLISHes are refused before routing).
-        if msg.retain && !self.store.writable() && !msg.topic.starts_with("$SYS") {
+        if msg.retain && !self.log.writable() && !msg.topic.starts_with("$SYS") {
             tracing::warn!(topic = %msg.topic, "retained update not made: the store cannot write");
         } else if msg.retain {
             let topic = msg.topic.to_string();

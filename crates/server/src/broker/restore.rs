@@ -134,7 +134,7 @@ impl Broker {
                 rows = rebuilt.orphans.len(),
                 "removing orphaned session rows"
             );
-            self.store.submit_detached(rebuilt.orphans);
+            self.log.submit_detached(rebuilt.orphans);
         }
         let count = rebuilt.slots.len();
         let mut sessions = self.sessions.write();

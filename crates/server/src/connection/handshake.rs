@@ -269,7 +269,7 @@ async fn establish(broker: Arc<Broker>, a: Accepted, c: Connect) -> Option<Conn>
         peer_ip: peer.ip(),
     });
     if !connected.commands.is_empty()
-        && let Err(e) = broker.store.submit(connected.commands).wait().await
+        && let Err(e) = broker.log().submit(connected.commands).wait().await
     {
         tracing::error!(client = %client_id, error = %e, "cannot store session");
         broker.disconnect(&connected.slot, connected.conn_id, false);

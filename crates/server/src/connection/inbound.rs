@@ -145,13 +145,13 @@ impl Conn {
         }
         // While the store cannot write, a PUBLISH that needs a durable write is refused
         // before it is routed, so nothing of it reaches memory or a subscriber.
-        if !self.broker.store.writable() && self.broker.publish_needs_store(&p, &self.client_id) {
+        if !self.broker.log().writable() && self.broker.publish_needs_store(&p, &self.client_id) {
             return self.refuse_unwritable(&p);
         }
         let (Some(pid), false) = (pid, p.qos == QoS::AtMostOnce) else {
             // QoS 0: nothing to acknowledge, but a retained update must still be stored.
             let (fanout, _) = self.route(&p);
-            fanout.submit_detached(&self.broker.store);
+            fanout.submit_detached(self.broker.log());
             return None;
         };
         if p.qos == QoS::ExactlyOnce && self.slot.state.lock().incoming_qos2.contains(&pid.get()) {
@@ -178,7 +178,7 @@ impl Conn {
             Packet::PublishReceived(ack(pid, reason))
         };
         let undo = fanout.take_retained_undo();
-        match fanout.submit(&self.broker.store) {
+        match fanout.submit(self.broker.log()) {
             None => self.pending().push_back(ready(reply)),
             Some(ticket) => {
                 let broker = self.broker.clone();
@@ -208,7 +208,7 @@ impl Conn {
     fn refuse_unwritable(&mut self, p: &Publish) -> Option<Exit> {
         let why = format!(
             "not accepted: the broker's store cannot write ({}); retry later",
-            self.broker.store.fault().unwrap_or_default()
+            self.broker.log().fault().unwrap_or_default()
         );
         tracing::warn!(client = %self.client_id, topic = %p.topic, "PUBLISH refused: {why}");
         // QoS 0: nothing to answer.
@@ -272,7 +272,7 @@ impl Conn {
         if done && self.slot.state.lock().is_persistent() {
             let client = self.client_id.as_str().into();
             let cmd = Command::DeleteInflightOut { client, packet_id };
-            self.broker.store.submit_detached(vec![cmd]);
+            self.broker.log().submit_detached(vec![cmd]);
         }
     }
 
@@ -286,7 +286,7 @@ impl Conn {
             drop(state);
             if gone.is_some() && persistent {
                 self.broker
-                    .store
+                    .log()
                     .submit_detached(vec![Command::DeleteInflightOut {
                         client,
                         packet_id: pid,
@@ -307,7 +307,7 @@ impl Conn {
         };
         if let (true, Some(rec)) = (persistent, rec) {
             self.broker
-                .store
+                .log()
                 .submit_detached(vec![Command::PutInflightOut {
                     client,
                     packet_id: pid,
@@ -325,7 +325,7 @@ impl Conn {
         drop(state);
         if known && persistent {
             self.broker
-                .store
+                .log()
                 .submit_detached(vec![Command::DeleteInflightIn {
                     client: self.client_id.as_str().into(),
                     packet_id: pid.get(),
@@ -361,7 +361,7 @@ impl Conn {
         let max_levels = usize::from(self.broker.config.mqtt.topic_levels_max);
         // A persistent session's subscriptions are stored: none is made while the store
         // cannot write (0x80 for each filter; the client may retry).
-        let unstorable = !self.broker.store.writable() && self.slot.state.lock().is_persistent();
+        let unstorable = !self.broker.log().writable() && self.slot.state.lock().is_persistent();
         for (raw, o) in &s.topic_filters {
             if unstorable {
                 tracing::warn!(client = %self.client_id, filter = %raw, "SUBSCRIBE refused: the store cannot write");
@@ -435,7 +435,7 @@ impl Conn {
             };
             self.broker.deliver(&self.slot, delivery, &mut fanout);
         }
-        fanout.submit_detached(&self.broker.store);
+        fanout.submit_detached(self.broker.log());
         None
     }
 
@@ -456,7 +456,7 @@ impl Conn {
             });
         }
         if !commands.is_empty() {
-            self.broker.store.submit_detached(commands);
+            self.broker.log().submit_detached(commands);
         }
         self.encode(Packet::UnsubscribeAck(UnsubscribeAck {
             packet_id: u.packet_id,

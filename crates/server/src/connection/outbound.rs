@@ -68,7 +68,7 @@ impl Conn {
             }
         }
         if !commands.is_empty() {
-            self.broker.store.submit_detached(commands);
+            self.broker.log().submit_detached(commands);
         }
         if self.slot.state.lock().queue_len() > 0 && !self.wbuf.is_empty() {
             // More to send once this batch is flushed.
@@ -117,7 +117,7 @@ impl Conn {
         };
         if gone && state.is_persistent() {
             self.broker
-                .store
+                .log()
                 .submit_detached(vec![Command::DeleteInflightOut {
                     client: self.client_id.as_str().into(),
                     packet_id: pid,

@@ -132,7 +132,7 @@ async fn write(
         NodeId::new(st.node.id.clone()).map_err(|e| ApiError::Internal(format!("node id: {e}")))?;
     let dir = backup_dir(&st);
     let config_file = st.node.config_file.clone();
-    let store = st.broker.store.clone();
+    let store = st.broker.log_handle();
     let result = background("holdfast-export", move || {
         ensure_backup_dir(&dir)?;
         let created_at_ms = now_ms();
@@ -156,7 +156,7 @@ async fn write(
         // The name is reserved atomically: exports started in the same second each get
         // their own file (`<name>-1.hfx`, ...), and each report describes its own.
         let report =
-            holdfast_backup::export_new(&store, opts, &dir, &name).map_err(export_error)?;
+            holdfast_backup::export_new(&*store, opts, &dir, &name).map_err(export_error)?;
         let m = &report.manifest;
         progress.records(m.records_total(), Some(m.records_total()));
         progress.bytes(report.archive_bytes, Some(report.archive_bytes));

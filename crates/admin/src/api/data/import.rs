@@ -314,7 +314,7 @@ async fn import_archive(
     let _writes = st.writes.lock().await;
     progress.phase(JobPhase::Planning);
     let plan_started = Instant::now();
-    let store = st.broker.store.clone();
+    let store = st.broker.log_handle();
     let (archive, plan) = background("holdfast-import", move || {
         let opts = PlanOptions {
             mode: mode.into(),
@@ -351,7 +351,7 @@ async fn import_archive(
     if !req.dry_run {
         progress.phase(JobPhase::Applying);
         let broker = st.broker.clone();
-        let store = st.broker.store.clone();
+        let store = st.broker.log_handle();
         let (effect, (applied_plan, replanned, commands)) = blocking(move || {
             // Made again (under the broker's connect lock, after every earlier write has
             // committed) if the store moved since the plan: `replace` then removes what is

@@ -100,11 +100,11 @@ async fn write(
 ) -> Result<SnapshotResult, ApiError> {
     let started = Instant::now();
     let node = st.node.clone();
-    let store = st.broker.store.clone();
+    let store = st.broker.log_handle();
     // At the lowest priority, like an export: the node keeps serving.
     let result = background("holdfast-snapshot", move || {
         let src = SnapshotSource {
-            store: &store,
+            store: &*store,
             data_dir: &node.data_dir,
             config_file: node.config_file.as_deref(),
             node_id: &node.id,
