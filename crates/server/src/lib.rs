@@ -124,8 +124,8 @@ pub async fn prepare(config: BrokerConfig, store: Store) -> Result<Prepared, Ser
 /// order, waiting for each: the views are built only by applying the committed batches, as a
 /// follower builds them. Returns the number of batches.
 pub async fn replay_commands(broker: &Broker, path: &std::path::Path) -> Result<u64, ServerError> {
-    let bytes = tokio::fs::read(path)
-        .await
+    // Read at start-up, before any client is served: blocking is harmless here.
+    let bytes = std::fs::read(path)
         .map_err(|e| holdfast_store::StoreError::Engine(format!("{}: {e}", path.display())))?;
     let mut rest = bytes.as_slice();
     let mut batches = 0u64;

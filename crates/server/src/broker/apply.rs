@@ -14,11 +14,12 @@
 
 use std::sync::{Arc, Weak};
 
-use holdfast_core::{ClientId, SessionState, topic};
+use holdfast_core::{ClientId, topic};
 use holdfast_store::records::SessionRecord;
 use holdfast_store::{Applier, Command, Origin};
 
-use super::{Broker, Kick, Slot, SlotMeta, Will};
+use super::restore::will_of;
+use super::{Broker, Kick};
 use crate::time::now_ms;
 
 /// The [`Applier`] the store calls: a weak handle, so the store does not keep the broker alive.
@@ -176,36 +177,20 @@ impl Broker {
 
     /// A committed session record: create the (disconnected) session, or update its facts.
     fn apply_put_session(&self, client: &str, rec: &SessionRecord) {
-        let will = rec.will.as_ref().and_then(|w| {
-            w.msg.to_message().ok().map(|m| Will {
-                msg: Arc::new(m),
-                delay_secs: w.delay_secs,
-            })
-        });
         let id = ClientId::new(client);
-        if let Some(slot) = self.slot(&id) {
-            slot.state.lock().expiry_secs = rec.expiry_secs;
-            let mut meta = slot.meta.lock();
-            meta.will = will;
-            meta.protocol = rec.protocol;
-            meta.created_at_ms = rec.created_at_ms;
-            if meta.conn.is_none() {
-                meta.disconnected_at_ms = Some(rec.disconnected_at_ms.unwrap_or_else(now_ms));
-            }
-            meta.stored = true;
+        let Some(slot) = self.slot(&id) else {
+            let slot = self.detached_slot(client, rec, now_ms());
+            self.sessions.write().insert(id, slot);
             return;
-        }
-        let state = SessionState::new(id.clone(), rec.expiry_secs, self.queued_max());
-        let meta = SlotMeta {
-            will,
-            protocol: rec.protocol,
-            created_at_ms: rec.created_at_ms,
-            disconnected_at_ms: Some(rec.disconnected_at_ms.unwrap_or_else(now_ms)),
-            generation: 1,
-            conn: None,
-            stored: true,
         };
-        let slot: Arc<Slot> = Slot::new(id.clone(), state, meta);
-        self.sessions.write().insert(id, slot);
+        slot.state.lock().expiry_secs = rec.expiry_secs;
+        let mut meta = slot.meta.lock();
+        meta.will = will_of(rec);
+        meta.protocol = rec.protocol;
+        meta.created_at_ms = rec.created_at_ms;
+        if meta.conn.is_none() {
+            meta.disconnected_at_ms = Some(rec.disconnected_at_ms.unwrap_or_else(now_ms));
+        }
+        meta.stored = true;
     }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use holdfast_core::retained::RetainedIndex;
 use holdfast_core::trie::SubscriptionTrie;
 use holdfast_core::{ClientId, SessionState, topic};
-use holdfast_store::records::RetainedRecord;
+use holdfast_store::records::{RetainedRecord, SessionRecord};
 use holdfast_store::{Command, Loaded};
 
 use super::{Broker, Slot, SlotMeta, Will};
@@ -37,26 +37,8 @@ impl Broker {
         let mut orphans = Vec::new();
         let mut slots: HashMap<String, Arc<Slot>> = HashMap::with_capacity(loaded.sessions.len());
         for (client, rec) in std::mem::take(&mut loaded.sessions) {
-            let id = ClientId::new(&client);
-            let will = rec.will.as_ref().and_then(|w| {
-                w.msg.to_message().ok().map(|m| Will {
-                    msg: Arc::new(m),
-                    delay_secs: w.delay_secs,
-                })
-            });
-            let state = SessionState::new(id.clone(), rec.expiry_secs, self.queued_max());
-            let meta = SlotMeta {
-                will,
-                protocol: rec.protocol,
-                created_at_ms: rec.created_at_ms,
-                // Connected when the broker stopped (or the export was taken): the
-                // connection ended now.
-                disconnected_at_ms: Some(rec.disconnected_at_ms.unwrap_or(now)),
-                generation: 1,
-                conn: None,
-                stored: true,
-            };
-            slots.insert(client, Slot::new(id, state, meta));
+            let slot = self.detached_slot(&client, &rec, now);
+            slots.insert(client, slot);
         }
         for (client, raw, rec) in std::mem::take(&mut loaded.subscriptions) {
             let (Some(slot), Ok(opts), Ok(p)) = (
@@ -111,6 +93,23 @@ impl Broker {
             orphans,
             bad,
         }
+    }
+
+    /// A disconnected session built from its store record. One that was connected when its
+    /// record was written (the broker stopped, or the export was taken) ended at `now`.
+    pub(super) fn detached_slot(&self, client: &str, rec: &SessionRecord, now: u64) -> Arc<Slot> {
+        let id = ClientId::new(client);
+        let state = SessionState::new(id.clone(), rec.expiry_secs, self.queued_max());
+        let meta = SlotMeta {
+            will: will_of(rec),
+            protocol: rec.protocol,
+            created_at_ms: rec.created_at_ms,
+            disconnected_at_ms: Some(rec.disconnected_at_ms.unwrap_or(now)),
+            generation: 1,
+            conn: None,
+            stored: true,
+        };
+        Slot::new(id, state, meta)
     }
 
     /// Load the whole state read at start-up.
@@ -200,4 +199,14 @@ pub(super) fn insert_retained(
         }
     }
     bad
+}
+
+/// The will a session record holds, if it can be read.
+pub(super) fn will_of(rec: &SessionRecord) -> Option<Will> {
+    rec.will.as_ref().and_then(|w| {
+        w.msg.to_message().ok().map(|m| Will {
+            msg: Arc::new(m),
+            delay_secs: w.delay_secs,
+        })
+    })
 }
