@@ -42,6 +42,28 @@ pub struct MqttCodec {
     state: State,
     /// Largest inbound packet accepted (remaining length), 0 for the protocol maximum.
     packet_bytes_max: u32,
+    /// CONNECT had the bridge bit (0x80) on a 3.1/3.1.1 protocol level, as Mosquitto's
+    /// bridges send with `try_private true`: the peer is a broker bridging to this one.
+    bridge: bool,
+}
+
+/// Where the protocol level byte of the CONNECT at the start of `src` is, once enough of the
+/// packet has arrived to tell (fixed header, remaining length, protocol name).
+fn connect_level_offset(src: &[u8]) -> Option<usize> {
+    let mut i = 1;
+    loop {
+        let b = *src.get(i)?;
+        i += 1;
+        if b & 0x80 == 0 {
+            break;
+        }
+        if i > 4 {
+            return None;
+        }
+    }
+    let name_len = usize::from(u16::from_be_bytes([*src.get(i)?, *src.get(i + 1)?]));
+    let at = i + 2 + name_len;
+    src.get(at).map(|_| at)
 }
 
 impl MqttCodec {
@@ -50,6 +72,7 @@ impl MqttCodec {
         MqttCodec {
             state: State::Detect,
             packet_bytes_max,
+            bridge: false,
         }
     }
 
@@ -62,6 +85,7 @@ impl MqttCodec {
         MqttCodec {
             state,
             packet_bytes_max,
+            bridge: false,
         }
     }
 
@@ -74,6 +98,11 @@ impl MqttCodec {
         }
     }
 
+    /// Whether the CONNECT carried the bridge bit (protocol level 0x83 or 0x84).
+    pub fn is_bridge(&self) -> bool {
+        self.bridge
+    }
+
     /// Limit outbound packets to the client's Maximum Packet Size (v5 only).
     pub fn set_max_outbound_bytes(&mut self, max: u32) {
         if let State::V5(c) = &mut self.state {
@@ -82,6 +111,14 @@ impl MqttCodec {
     }
 
     fn detect(&mut self, src: &mut BytesMut) -> Result<bool, CodecError> {
+        // The bridge bit is taken off the level before the inner decoders see it: they know
+        // only levels 3, 4 and 5. Level 5 with the bit is not something Mosquitto sends.
+        if let Some(at) = connect_level_offset(src)
+            && matches!(src[at], 0x83 | 0x84)
+        {
+            src[at] &= 0x7f;
+            self.bridge = true;
+        }
         match VersionCodec.decode(src) {
             Ok(Some(version::ProtocolVersion::MQTT3)) => {
                 self.state = State::V3(v3::Codec::new(self.packet_bytes_max));
@@ -216,6 +253,37 @@ mod tests {
             Err(CodecError::TooLarge { size, max }) => assert_eq!((size, max), (101, 100)),
             other => panic!("a 101-byte packet over a 100-byte maximum: {other:?}"),
         }
+    }
+
+    #[test]
+    fn the_bridge_bit_is_accepted_on_3_1_1_and_remembered() {
+        let connect = |level: u8| {
+            let mut b = BytesMut::new();
+            // CONNECT, remaining 13: "MQTT", level, flags (clean), keepalive 60, id "c".
+            b.extend_from_slice(&[0x10, 13, 0, 4, b'M', b'Q', b'T', b'T', level, 0x02, 0, 60]);
+            b.extend_from_slice(&[0, 1, b'c']);
+            b
+        };
+        let mut codec = MqttCodec::new(1024);
+        let mut b = connect(0x84);
+        assert!(matches!(codec.decode(&mut b), Ok(Some(Packet::Connect(_)))));
+        assert!(codec.is_bridge());
+        assert_eq!(codec.version(), Some(ProtocolVersion::V311));
+        let mut codec = MqttCodec::new(1024);
+        let mut b = connect(4);
+        assert!(matches!(codec.decode(&mut b), Ok(Some(Packet::Connect(_)))));
+        assert!(!codec.is_bridge());
+        let mut codec = MqttCodec::new(1024);
+        let mut b = connect(0x86);
+        assert!(codec.decode(&mut b).is_err(), "0x86 is no level");
+        // Split before the level byte: waits, then decodes.
+        let mut codec = MqttCodec::new(1024);
+        let full = connect(0x83);
+        let mut b = BytesMut::from(&full[..6]);
+        assert!(matches!(codec.decode(&mut b), Ok(None)));
+        b.extend_from_slice(&full[6..]);
+        assert!(matches!(codec.decode(&mut b), Ok(Some(Packet::Connect(_)))));
+        assert!(codec.is_bridge());
     }
 
     #[test]

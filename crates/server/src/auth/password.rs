@@ -17,6 +17,8 @@
 //! | `$6$<salt b64>$<hash b64>` | Mosquitto legacy: SHA-512(password ‖ salt) |
 //! | `$sha256-prefix$<salt>$<hex>` | EMQX salted SHA-256, SHA-256(salt ‖ password) |
 //! | `$sha256-suffix$<salt>$<hex>` | EMQX salted SHA-256, SHA-256(password ‖ salt) |
+//! | `$emqx$<sha\|sha256\|sha512>$<prefix\|suffix\|none>$<salt b64>$<hex>` | EMQX salted hash with a binary salt (`holdfast convert emqx`) |
+//! | `$emqx-pbkdf2$<sha\|sha256\|sha512>$<iterations>$<salt b64>$<hex>` | EMQX PBKDF2-HMAC (derived key length: that of the hex) |
 
 use argon2::password_hash::{PasswordHash, PasswordVerifier, SaltString};
 use base64::Engine;
@@ -303,7 +305,95 @@ fn verify_with(hash: &str, password: &str, pooled: bool) -> Result<bool, HashErr
             ));
         }
     }
+    if let Some(rest) = hash.strip_prefix("$emqx$") {
+        return emqx_salted(rest, pw);
+    }
+    if let Some(rest) = hash.strip_prefix("$emqx-pbkdf2$") {
+        return emqx_pbkdf2(rest, pw);
+    }
     Err(HashError::UnknownFormat)
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// `$emqx$<alg>$<position>$<salt b64>$<hex>`: EMQX's `hash_data(alg, salt ‖ pw | pw ‖ salt | pw)`.
+fn emqx_salted(rest: &str, pw: &[u8]) -> Result<bool, HashError> {
+    const WHAT: &str = "emqx salted";
+    let mut parts = rest.split('$');
+    let (Some(alg), Some(pos), Some(salt), Some(want), None) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return Err(HashError::Malformed(WHAT));
+    };
+    let salt = STANDARD
+        .decode(salt)
+        .map_err(|_| HashError::Malformed(WHAT))?;
+    let want = unhex(want).ok_or(HashError::Malformed(WHAT))?;
+    let input: Vec<u8> = match pos {
+        "prefix" => [salt.as_slice(), pw].concat(),
+        "suffix" => [pw, salt.as_slice()].concat(),
+        "none" => pw.to_vec(),
+        _ => return Err(HashError::Malformed(WHAT)),
+    };
+    let got: Vec<u8> = match alg {
+        "sha" => sha1::Sha1::digest(&input).to_vec(),
+        "sha256" => Sha256::digest(&input).to_vec(),
+        "sha512" => Sha512::digest(&input).to_vec(),
+        _ => return Err(HashError::Malformed(WHAT)),
+    };
+    if got.len() != want.len() {
+        return Err(HashError::Malformed(WHAT));
+    }
+    Ok(bool::from(got.as_slice().ct_eq(&want)))
+}
+
+/// `$emqx-pbkdf2$<mac>$<iterations>$<salt b64>$<hex>`: EMQX's `pbkdf2_hmac(mac, pw, salt, i, len)`.
+fn emqx_pbkdf2(rest: &str, pw: &[u8]) -> Result<bool, HashError> {
+    const WHAT: &str = "emqx pbkdf2";
+    let mut parts = rest.split('$');
+    let (Some(mac), Some(iter), Some(salt), Some(want), None) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return Err(HashError::Malformed(WHAT));
+    };
+    let iter: u32 = iter.parse().map_err(|_| HashError::Malformed(WHAT))?;
+    if iter == 0 {
+        return Err(HashError::Malformed(WHAT));
+    }
+    if iter > PBKDF2_ITERATIONS_MAX {
+        return Err(HashError::Costly(WHAT));
+    }
+    let salt = STANDARD
+        .decode(salt)
+        .map_err(|_| HashError::Malformed(WHAT))?;
+    let want = unhex(want).ok_or(HashError::Malformed(WHAT))?;
+    if want.is_empty() || want.len() > 128 {
+        return Err(HashError::Malformed(WHAT));
+    }
+    let mut got = vec![0u8; want.len()];
+    match mac {
+        "sha" => pbkdf2::pbkdf2_hmac::<sha1::Sha1>(pw, &salt, iter, &mut got),
+        "sha256" => pbkdf2::pbkdf2_hmac::<Sha256>(pw, &salt, iter, &mut got),
+        "sha512" => pbkdf2::pbkdf2_hmac::<Sha512>(pw, &salt, iter, &mut got),
+        _ => return Err(HashError::Malformed(WHAT)),
+    }
+    Ok(bool::from(got.as_slice().ct_eq(&want)))
 }
 
 #[cfg(test)]
@@ -455,6 +545,35 @@ mod tests {
         assert_eq!(
             verify(&format!("$sha256-suffix$SALT${pre}"), "pw"),
             Ok(false)
+        );
+    }
+
+    #[test]
+    fn emqx_salted_and_pbkdf2_verify() {
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        // A binary salt, as EMQX 4.x writes (4 random bytes, here with a '$' in them).
+        let salt = [0x24u8, 0xff, 0x00, 0x10];
+        let b64 = STANDARD.encode(salt);
+        let pre = hex(&Sha256::digest([&salt[..], b"pw"].concat()));
+        let h = format!("$emqx$sha256$prefix${b64}${pre}");
+        assert_eq!(verify(&h, "pw"), Ok(true));
+        assert_eq!(verify(&h, "px"), Ok(false));
+        let suf = hex(&Sha512::digest([&b"pw"[..], &salt[..]].concat()));
+        assert_eq!(verify(&format!("$emqx$sha512$suffix${b64}${suf}"), "pw"), Ok(true));
+        let plain1 = hex(&sha1::Sha1::digest(b"pw"));
+        assert_eq!(verify(&format!("$emqx$sha$none$${plain1}"), "pw"), Ok(true));
+        assert_eq!(
+            verify(&format!("$emqx$md4$none$${plain1}"), "pw"),
+            Err(HashError::Malformed("emqx salted"))
+        );
+        let mut dk = [0u8; 32];
+        pbkdf2::pbkdf2_hmac::<Sha256>(b"pw", b"salt", 7, &mut dk);
+        let p = format!("$emqx-pbkdf2$sha256$7${}${}", STANDARD.encode(b"salt"), hex(&dk));
+        assert_eq!(verify(&p, "pw"), Ok(true));
+        assert_eq!(verify(&p, "pX"), Ok(false));
+        assert_eq!(
+            verify("$emqx-pbkdf2$sha256$9999999$c2FsdA==$00", "pw"),
+            Err(HashError::Costly("emqx pbkdf2"))
         );
     }
 

@@ -391,10 +391,13 @@ impl Conn {
                 status.push(SubscribeAckReason::NotAuthorized);
                 continue;
             }
+            // A bridging broker (CONNECT with the bridge bit) gets back none of its own
+            // messages and keeps their retain flags, as Mosquitto treats its bridges.
+            let bridge = self.codec.is_bridge() && parsed.group.is_none();
             let opts = SubOptions {
                 qos: o.qos,
-                no_local: o.no_local,
-                retain_as_published: o.retain_as_published,
+                no_local: o.no_local || bridge,
+                retain_as_published: o.retain_as_published || bridge,
                 retain_handling: o.retain_handling as u8,
                 sub_id: s.id.map(|i| i.get()),
             };
