@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the third-party MQTT clients the black-box tests drive, each pinned, under
-# target/ (nothing system-wide but Debian packages): the mosquitto clients (apt), paho-mqtt
+# target/ (nothing system-wide but Debian packages): the mosquitto clients and broker (apt), paho-mqtt
 # (pip, in target/py-clients) and MQTT.js (npm, in target/js-clients). Idempotent and quick
 # when everything is there. scripts/test.sh runs it.
 set -euo pipefail
@@ -11,6 +11,8 @@ MQTTJS_VERSION=5.16.0
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 missing=()
 command -v mosquitto_pub >/dev/null 2>&1 || missing+=(mosquitto-clients)
+# The broker itself: `holdfast convert mosquitto` tests have it write real mosquitto.db files.
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)

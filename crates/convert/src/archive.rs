@@ -30,11 +30,9 @@ pub struct Converted {
     pub report_path: PathBuf,
 }
 
-/// `OUT.report.json` for the archive `out`.
+/// `OUT.report.json` for the archive `OUT.hfx` (or `OUT`).
 pub fn report_path(out: &Path) -> PathBuf {
-    let mut name = out.file_name().unwrap_or_default().to_os_string();
-    name.push(".report.json");
-    out.with_file_name(name)
+    out.with_extension("report.json")
 }
 
 /// Read `source` completely, then write its state to the archive `out` and the report beside

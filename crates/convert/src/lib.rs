@@ -10,7 +10,8 @@
 //! accept it unchanged. Nothing is written at the destination unless every input was read.
 //!
 //! Readers: [`mosquitto`] (`mosquitto.db`, password file, `acl_file`, `mosquitto.conf`,
-//! `dynamic-security.json`) and [`emqx`] (4.x JSON export). Every reader takes hostile input:
+//! `dynamic-security.json`) and [`emqx`] (4.x JSON export; 5.x archives are recognised and
+//! refused). Every reader takes hostile input:
 //! lengths are checked against what is left, counts never size an allocation, and errors name
 //! the file and the offset or record.
 //!
@@ -26,7 +27,7 @@ mod report;
 mod source;
 
 pub use acl::AclBuilder;
-pub use archive::{ConvertOptions, Converted, convert};
+pub use archive::{ConvertOptions, Converted, convert, report_path};
 pub use error::ConvertError;
 pub use report::{Entry, Outcome, Report};
 pub use source::{ForeignSource, Sink};

@@ -1,7 +1,8 @@
 //! `holdfast`: the single binary. `start` runs the broker (MQTT listeners and the admin
 //! API); `paths` shows where config and data come from; `ctl` manages a running node through
-//! its admin API; `restore-snapshot` puts a node's hot snapshot back into a data dir, offline.
+//! its admin API; `convert` turns Mosquitto or EMQX state into an archive; `restore-snapshot` puts a node's hot snapshot back into a data dir, offline.
 
+mod convert;
 mod ctl;
 mod node;
 mod paths;
@@ -32,6 +33,8 @@ enum Command {
     Paths(paths::PathsArgs),
     /// Manage a running node through its admin API (users, ACL, bans, keys, clients, data, ...).
     Ctl(ctl::CtlArgs),
+    /// Convert Mosquitto or EMQX state into a Holdfast archive (and OUT.report.json), offline.
+    Convert(convert::ConvertArgs),
     /// Restore a node's hot snapshot (`holdfast ctl data snapshot`) into a data dir, offline.
     RestoreSnapshot(restore_snapshot::RestoreSnapshotArgs),
 }
@@ -43,6 +46,7 @@ fn main() -> std::process::ExitCode {
         Command::Paths(args) => paths::run(args),
         Command::Ctl(args) => ctl::run(args),
         Command::RestoreSnapshot(args) => restore_snapshot::run(args),
+        Command::Convert(args) => convert::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

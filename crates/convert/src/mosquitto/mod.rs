@@ -73,7 +73,7 @@ pub(crate) fn read_text(path: &Path, what: &'static str) -> Result<String, Conve
     })
 }
 
-pub(crate) fn file_name(path: &Path) -> String {
+pub fn file_name(path: &Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| path.display().to_string())
