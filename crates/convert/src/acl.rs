@@ -26,7 +26,14 @@ pub struct AclBuilder {
 
 impl AclBuilder {
     /// The command for the next rule.
-    pub fn rule(&mut self, who_kind: u8, who: &str, allow: bool, action: u8, topic: &str) -> Command {
+    pub fn rule(
+        &mut self,
+        who_kind: u8,
+        who: &str,
+        allow: bool,
+        action: u8,
+        topic: &str,
+    ) -> Command {
         self.last += 1;
         Command::PutAcl {
             id: self.last,

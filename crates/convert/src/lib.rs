@@ -20,8 +20,8 @@
 
 mod acl;
 mod archive;
-mod error;
 pub mod emqx;
+mod error;
 pub mod mosquitto;
 mod report;
 mod source;

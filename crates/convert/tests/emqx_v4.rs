@@ -6,7 +6,9 @@ use std::path::Path;
 use holdfast_convert::{ConvertOptions, Outcome, convert, emqx};
 
 fn convert_fixture(name: &str, dir: &Path) -> holdfast_convert::Converted {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/emqx/v4").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/emqx/v4")
+        .join(name);
     let bytes = std::fs::read(&path).expect("fixture");
     let mut source = emqx::open(&path, &bytes).expect("a 4.x export");
     let out = dir.join(format!("{name}.hfx"));
@@ -59,9 +61,15 @@ fn every_v4_fixture_converts_and_reports_what_it_cannot_carry() {
 #[test]
 fn damaged_or_foreign_exports_are_refused() {
     let p = Path::new("x.json");
-    let e = emqx::open(p, b"{\"version\": \"4.3\", \"acl_mnesia\": [{\"topic\": 1}]").err();
+    let e = emqx::open(
+        p,
+        b"{\"version\": \"4.3\", \"acl_mnesia\": [{\"topic\": 1}]",
+    )
+    .err();
     assert!(e.expect("cut short").to_string().contains("x.json: line 1"));
-    let e = emqx::open(p, b"{\"version\": \"5.0\"}").err().expect("not 4.x");
+    let e = emqx::open(p, b"{\"version\": \"5.0\"}")
+        .err()
+        .expect("not 4.x");
     assert!(e.to_string().contains("4.0 to 4.4"), "{e}");
     let e = emqx::open(p, b"\x1f\x8b\x08").err().expect("5.x archive");
     assert!(e.to_string().contains("5.x"), "{e}");

@@ -49,7 +49,10 @@ impl Mosquitto {
             .expect("run mosquitto (apt install mosquitto; scripts/test-clients.sh does)");
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "mosquitto did not listen on {port}");
+            assert!(
+                Instant::now() < deadline,
+                "mosquitto did not listen on {port}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         Mosquitto { child, port }
@@ -83,25 +86,77 @@ fn mosquitto_files(dir: &Path) {
     .expect("write acl");
     for f in ["passwd", "acl"] {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir.join(f), std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        std::fs::set_permissions(dir.join(f), std::fs::Permissions::from_mode(0o644))
+            .expect("chmod");
     }
     let m = Mosquitto::start(dir);
     let p = m.port;
     let auth = ["-u", "alice", "-P", "secret"];
     let sub = mosq::run(
         Command::new("mosquitto_sub")
-            .args(["-h", "127.0.0.1", "-p", &p.to_string(), "-i", "sess1", "-c", "-q", "1"])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &p.to_string(),
+                "-i",
+                "sess1",
+                "-c",
+                "-q",
+                "1",
+            ])
             .args(["-t", "q/#", "-E"])
             .args(auth),
         Duration::from_secs(10),
     );
     assert!(sub.status.success(), "{}", text(&sub.stderr));
-    mosq::publish(p, &["-u", "alice", "-P", "secret", "-r", "-q", "1", "-t", "r/one", "-m", "retained one"]);
-    mosq::publish(p, &["-u", "alice", "-P", "secret", "-r", "-t", "r/two", "-m", "retained two"]);
-    mosq::publish(p, &["-u", "alice", "-P", "secret", "-q", "1", "-t", "q/1", "-m", "queued-1"]);
-    mosq::publish(p, &["-u", "alice", "-P", "secret", "-q", "1", "-t", "q/2", "-m", "queued-2"]);
+    mosq::publish(
+        p,
+        &[
+            "-u",
+            "alice",
+            "-P",
+            "secret",
+            "-r",
+            "-q",
+            "1",
+            "-t",
+            "r/one",
+            "-m",
+            "retained one",
+        ],
+    );
+    mosq::publish(
+        p,
+        &[
+            "-u",
+            "alice",
+            "-P",
+            "secret",
+            "-r",
+            "-t",
+            "r/two",
+            "-m",
+            "retained two",
+        ],
+    );
+    mosq::publish(
+        p,
+        &[
+            "-u", "alice", "-P", "secret", "-q", "1", "-t", "q/1", "-m", "queued-1",
+        ],
+    );
+    mosq::publish(
+        p,
+        &[
+            "-u", "alice", "-P", "secret", "-q", "1", "-t", "q/2", "-m", "queued-2",
+        ],
+    );
     m.stop();
-    assert!(dir.join("mosquitto.db").exists(), "mosquitto wrote no mosquitto.db");
+    assert!(
+        dir.join("mosquitto.db").exists(),
+        "mosquitto wrote no mosquitto.db"
+    );
 }
 
 #[test]
@@ -111,10 +166,16 @@ fn converted_mosquitto_state_serves_real_clients_after_import() {
     mosquitto_files(d);
     let out = d.join("out.hfx");
     let args = [
-        "convert", "mosquitto", "--db", &format!("{}/mosquitto.db", d.display()),
-        "--passwd", &format!("{}/passwd", d.display()),
-        "--acl-file", &format!("{}/acl", d.display()),
-        "-o", path_str(&out),
+        "convert",
+        "mosquitto",
+        "--db",
+        &format!("{}/mosquitto.db", d.display()),
+        "--passwd",
+        &format!("{}/passwd", d.display()),
+        "--acl-file",
+        &format!("{}/acl", d.display()),
+        "-o",
+        path_str(&out),
     ];
     let printed = ok(&holdfast(d, &[], &args));
     assert!(printed.contains("carried"), "{printed}");
@@ -125,7 +186,11 @@ fn converted_mosquitto_state_serves_real_clients_after_import() {
     assert_eq!(report["carried"]["mosquitto.db"]["queued"], 2, "{report}");
     assert_eq!(report["carried"]["passwd"]["users"], 1, "{report}");
     // An ordinary archive: verify works offline.
-    ok(&holdfast(d, &[], &["ctl", "data", "verify", path_str(&out)]));
+    ok(&holdfast(
+        d,
+        &[],
+        &["ctl", "data", "verify", path_str(&out)],
+    ));
 
     let b = Broker::start_with_admin(&[], None);
     let imported = ok(&ctl(&b, &["data", "import", path_str(&out)]));
@@ -135,30 +200,46 @@ fn converted_mosquitto_state_serves_real_clients_after_import() {
     // Retained messages with their QoS, through a wildcard, with the old password.
     let got = mosq::subscribe_until_done(
         port,
-        &["-u", "alice", "-P", "secret", "-q", "1", "-t", "r/#", "-C", "2", "-W", "10"],
+        &[
+            "-u", "alice", "-P", "secret", "-q", "1", "-t", "r/#", "-C", "2", "-W", "10",
+        ],
     );
     let mut got: Vec<&str> = got.iter().map(String::as_str).collect();
     got.sort();
-    assert_eq!(got, vec!["r/one|1|1|retained one", "r/two|0|1|retained two"]);
+    assert_eq!(
+        got,
+        vec!["r/one|1|1|retained one", "r/two|0|1|retained two"]
+    );
 
     // A wrong password is refused.
     let wrong = mosq::run(
         Command::new("mosquitto_sub")
             .args(["-h", "127.0.0.1", "-p", &port.to_string()])
-            .args(["-u", "alice", "-P", "wrong", "-t", "r/#", "-C", "1", "-W", "5"]),
+            .args([
+                "-u", "alice", "-P", "wrong", "-t", "r/#", "-C", "1", "-W", "5",
+            ]),
         Duration::from_secs(15),
     );
     assert!(!wrong.status.success(), "a wrong password connected");
-    assert!(text(&wrong.stderr).to_lowercase().contains("not authorised")
-        || text(&wrong.stderr).to_lowercase().contains("bad user name or password"),
-        "{}", text(&wrong.stderr));
+    assert!(
+        text(&wrong.stderr)
+            .to_lowercase()
+            .contains("not authorised")
+            || text(&wrong.stderr)
+                .to_lowercase()
+                .contains("bad user name or password"),
+        "{}",
+        text(&wrong.stderr)
+    );
 
     // ACL: a topic the acl_file does not grant is refused; an explicit deny too.
     for filter in ["elsewhere/#", "q/secret"] {
         let denied = mosq::run(
             Command::new("mosquitto_sub")
                 .args(["-h", "127.0.0.1", "-p", &port.to_string()])
-                .args(["-u", "alice", "-P", "secret", "-t", filter, "-C", "1", "-W", "5"]),
+                .args([
+                    "-u", "alice", "-P", "secret", "-t", filter, "-C", "1", "-W", "5",
+                ]),
             Duration::from_secs(15),
         );
         assert!(
@@ -171,7 +252,10 @@ fn converted_mosquitto_state_serves_real_clients_after_import() {
     // The persistent session resumes with its queued messages, in order.
     let queued = mosq::subscribe_until_done(
         port,
-        &["-u", "alice", "-P", "secret", "-i", "sess1", "-c", "-q", "1", "-t", "q/#", "-C", "2", "-W", "10"],
+        &[
+            "-u", "alice", "-P", "secret", "-i", "sess1", "-c", "-q", "1", "-t", "q/#", "-C", "2",
+            "-W", "10",
+        ],
     );
     assert_eq!(queued, vec!["q/1|1|0|queued-1", "q/2|1|0|queued-2"]);
 }
@@ -183,7 +267,19 @@ fn strict_and_damaged_input_write_nothing() {
     std::fs::write(d.join("passwd"), "alice:plaintext\n").expect("write");
     let out = d.join("s.hfx");
     let r = fails(
-        &holdfast(d, &[], &["convert", "mosquitto", "--passwd", path_str(&d.join("passwd")), "--strict", "-o", path_str(&out)]),
+        &holdfast(
+            d,
+            &[],
+            &[
+                "convert",
+                "mosquitto",
+                "--passwd",
+                path_str(&d.join("passwd")),
+                "--strict",
+                "-o",
+                path_str(&out),
+            ],
+        ),
         "--strict: 1 record(s) could not be carried",
     );
     assert!(r.contains("not a mosquitto_passwd hash"), "{r}");
@@ -195,8 +291,22 @@ fn strict_and_damaged_input_write_nothing() {
     std::fs::write(d.join("bad.db"), &db).expect("write");
     let out = d.join("b.hfx");
     fails(
-        &holdfast(d, &[], &["convert", "mosquitto", "--db", path_str(&d.join("bad.db")), "-o", path_str(&out)]),
+        &holdfast(
+            d,
+            &[],
+            &[
+                "convert",
+                "mosquitto",
+                "--db",
+                path_str(&d.join("bad.db")),
+                "-o",
+                path_str(&out),
+            ],
+        ),
         "bad.db: offset 23: chunk 2 says 1000 bytes",
     );
-    assert!(!out.exists() && !d.join("b.report.json").exists(), "a damaged file left output");
+    assert!(
+        !out.exists() && !d.join("b.report.json").exists(),
+        "a damaged file left output"
+    );
 }

@@ -23,13 +23,25 @@ use crate::{ConvertError, ForeignSource, Report, Sink};
 const WHAT: &str = "EMQX 4.x JSON export";
 /// Keys with no Holdfast meaning, reported as a whole when not empty.
 const REPORTED: [(&str, &str); 7] = [
-    ("rules", "EMQX rule engine rules: Holdfast has no rule engine"),
-    ("resources", "rule engine resources (webhooks, bridges): no Holdfast equivalent"),
+    (
+        "rules",
+        "EMQX rule engine rules: Holdfast has no rule engine",
+    ),
+    (
+        "resources",
+        "rule engine resources (webhooks, bridges): no Holdfast equivalent",
+    ),
     ("modules", "EMQX modules: no Holdfast equivalent"),
     ("schemas", "schema registry: no Holdfast equivalent"),
-    ("users", "dashboard users: Holdfast's admin API uses API keys, not users"),
+    (
+        "users",
+        "dashboard users: Holdfast's admin API uses API keys, not users",
+    ),
     ("configs", "EMQX configs: no Holdfast equivalent"),
-    ("listeners_state", "listener state: set listeners in holdfast.toml"),
+    (
+        "listeners_state",
+        "listener state: set listeners in holdfast.toml",
+    ),
 ];
 
 /// A parsed 4.x export.
@@ -46,10 +58,20 @@ pub fn looks_like(bytes: &[u8]) -> bool {
 
 pub fn parse(file: &str, bytes: &[u8]) -> Result<V4, ConvertError> {
     let json: Value = serde_json::from_slice(bytes).map_err(|e| {
-        ConvertError::corrupt(file, format!("line {} column {}", e.line(), e.column()), WHAT, e.to_string())
+        ConvertError::corrupt(
+            file,
+            format!("line {} column {}", e.line(), e.column()),
+            WHAT,
+            e.to_string(),
+        )
     })?;
     let Value::Object(json) = json else {
-        return Err(ConvertError::corrupt(file, "top level", WHAT, "not a JSON object"));
+        return Err(ConvertError::corrupt(
+            file,
+            "top level",
+            WHAT,
+            "not a JSON object",
+        ));
     };
     match json.get("version").and_then(Value::as_str) {
         Some(v) if v.starts_with("4.") => {}
@@ -92,7 +114,10 @@ pub(crate) fn v4_hash(alg: &str, stored: &[u8]) -> Result<String, String> {
     }
     if stored.len() == 4 + n && is_hex(&stored[4..]) {
         let hex = String::from_utf8_lossy(&stored[4..]).to_ascii_lowercase();
-        return Ok(format!("$emqx${alg}$prefix${}${hex}", STANDARD.encode(&stored[..4])));
+        return Ok(format!(
+            "$emqx${alg}$prefix${}${hex}",
+            STANDARD.encode(&stored[..4])
+        ));
     }
     Err(format!(
         "the stored password ({} bytes) is not a {alg} hash, bare or after a 4-byte salt: EMQX \
@@ -103,7 +128,13 @@ pub(crate) fn v4_hash(alg: &str, stored: &[u8]) -> Result<String, String> {
 
 impl ForeignSource for V4 {
     fn describe(&self) -> String {
-        format!("emqx {}", self.json.get("version").and_then(Value::as_str).unwrap_or("4"))
+        format!(
+            "emqx {}",
+            self.json
+                .get("version")
+                .and_then(Value::as_str)
+                .unwrap_or("4")
+        )
     }
 
     fn read(&mut self, sink: &mut Sink<'_>, report: &mut Report) -> Result<(), ConvertError> {
@@ -142,13 +173,20 @@ impl ForeignSource for V4 {
                 let stored = STANDARD
                     .decode(pw)
                     .map_err(|_| bad(key, i, "password is not base64"))?;
-                let superuser = u.get("is_superuser").and_then(Value::as_bool).unwrap_or(false);
+                let superuser = u
+                    .get("is_superuser")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
                 users.push((format!("{kind} {login}"), kind.into(), stored, superuser));
                 let _ = login;
             }
         }
         for (name, kind, stored, superuser) in users {
-            let login = name.split_once(' ').map(|(_, l)| l).unwrap_or(&name).to_string();
+            let login = name
+                .split_once(' ')
+                .map(|(_, l)| l)
+                .unwrap_or(&name)
+                .to_string();
             if kind == "clientid" {
                 report.not_carried(
                     file,
@@ -205,7 +243,9 @@ impl ForeignSource for V4 {
         }
         for kind in [WHO_CLIENT, WHO_USER, WHO_ALL] {
             for (k, who, allow, action, topic) in rules.iter().filter(|r| r.0 == kind) {
-                let topic = topic.replace("%u", "${username}").replace("%c", "${clientid}");
+                let topic = topic
+                    .replace("%u", "${username}")
+                    .replace("%c", "${clientid}");
                 sink(acl.rule(*k, who, *allow, *action, &topic))?;
                 report.carried(file, "acl");
             }
@@ -219,7 +259,11 @@ impl ForeignSource for V4 {
             } else if let Some(p) = text(who, "peerhost") {
                 (2, p)
             } else {
-                return Err(bad("blacklist", i, "who is not clientid, username or peerhost"));
+                return Err(bad(
+                    "blacklist",
+                    i,
+                    "who is not clientid, username or peerhost",
+                ));
             };
             let secs = |k: &str| b.get(k).and_then(Value::as_u64);
             sink(Command::PutBanned {
@@ -237,7 +281,11 @@ impl ForeignSource for V4 {
             let id = text(a, "id").ok_or_else(|| bad("apps", i, "no id"))?;
             let secret = text(a, "secret").ok_or_else(|| bad("apps", i, "no secret"))?;
             if id.contains('.') || id.is_empty() {
-                report.not_carried(file, format!("app {id}"), "a key id with '.' cannot be presented as <key_id>.<secret>");
+                report.not_carried(
+                    file,
+                    format!("app {id}"),
+                    "a key id with '.' cannot be presented as <key_id>.<secret>",
+                );
                 continue;
             }
             if a.get("status").and_then(Value::as_bool) == Some(false) {
@@ -321,7 +369,10 @@ mod tests {
         assert_eq!(password::verify(&h, "pw"), Ok(true));
         assert_eq!(password::verify(&h, "no"), Ok(false));
         let bare = hex(&sha2::Sha256::digest(b"pw")).into_bytes();
-        assert_eq!(password::verify(&v4_hash("sha256", &bare).expect("bare"), "pw"), Ok(true));
+        assert_eq!(
+            password::verify(&v4_hash("sha256", &bare).expect("bare"), "pw"),
+            Ok(true)
+        );
         assert!(v4_hash("sha256", &stored[..20]).is_err());
         assert!(v4_hash("md5", &stored).is_err());
     }

@@ -144,7 +144,10 @@ impl AclFile {
         }
         for l in denies_first(true) {
             let (allow, action) = action_of(l.access);
-            let topic = l.topic.replace("%u", "${username}").replace("%c", "${clientid}");
+            let topic = l
+                .topic
+                .replace("%u", "${username}")
+                .replace("%c", "${clientid}");
             sink(acl.rule(WHO_ALL, "", allow, action, &topic))?;
             report.carried(file, "acl");
         }
@@ -173,11 +176,25 @@ mod tests {
         let mut cmds = Vec::new();
         let mut report = Report::default();
         let mut b = AclBuilder::default();
-        a.emit(&mut b, &mut |c| { cmds.push(c); Ok(()) }, &mut report).expect("emits");
+        a.emit(
+            &mut b,
+            &mut |c| {
+                cmds.push(c);
+                Ok(())
+            },
+            &mut report,
+        )
+        .expect("emits");
         let rules: Vec<_> = cmds
             .iter()
             .filter_map(|c| match c {
-                Command::PutAcl { id, rec } => Some((*id, rec.who.clone(), rec.permission, rec.action, rec.topic.clone())),
+                Command::PutAcl { id, rec } => Some((
+                    *id,
+                    rec.who.clone(),
+                    rec.permission,
+                    rec.action,
+                    rec.topic.clone(),
+                )),
                 _ => None,
             })
             .collect();
@@ -190,7 +207,10 @@ mod tests {
             ]
         );
         assert_eq!(report.count(crate::Outcome::NotCarried), 1, "{report:?}");
-        assert!(cmds.contains(&Command::PutConfig { key: "acl.default".into(), value: "\"deny\"".into() }));
+        assert!(cmds.contains(&Command::PutConfig {
+            key: "acl.default".into(),
+            value: "\"deny\"".into()
+        }));
     }
 
     #[test]

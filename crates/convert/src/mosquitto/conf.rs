@@ -106,7 +106,10 @@ impl Conf {
                         ),
                     }
                 }
-                "persistence" | "persistence_location" | "persistence_file" | "autosave_interval" => {
+                "persistence"
+                | "persistence_location"
+                | "persistence_file"
+                | "autosave_interval" => {
                     report.mapped(
                         file,
                         record,
@@ -169,15 +172,30 @@ mod tests {
         let mut cmds = Vec::new();
         let mut report = Report::default();
         let toml = c
-            .emit(&mut |cmd| { cmds.push(cmd); Ok(()) }, &mut report)
+            .emit(
+                &mut |cmd| {
+                    cmds.push(cmd);
+                    Ok(())
+                },
+                &mut report,
+            )
             .expect("emits")
             .expect("a holdfast.toml");
         let parsed: toml::Table = toml::from_str(&toml).expect("valid TOML");
-        assert_eq!(parsed["listeners"]["tcp"]["bind"].as_str(), Some("127.0.0.1:1884"));
-        assert_eq!(parsed["mqtt"]["queued_messages_max"].as_integer(), Some(500));
+        assert_eq!(
+            parsed["listeners"]["tcp"]["bind"].as_str(),
+            Some("127.0.0.1:1884")
+        );
+        assert_eq!(
+            parsed["mqtt"]["queued_messages_max"].as_integer(),
+            Some(500)
+        );
         assert_eq!(
             cmds,
-            vec![Command::PutConfig { key: "mqtt.allow_anonymous".into(), value: "true".into() }]
+            vec![Command::PutConfig {
+                key: "mqtt.allow_anonymous".into(),
+                value: "true".into()
+            }]
         );
         assert_eq!(report.count(crate::Outcome::NotCarried), 2, "{report:?}");
     }

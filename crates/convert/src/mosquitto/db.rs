@@ -109,7 +109,12 @@ struct Body<'a> {
 
 impl<'a> Body<'a> {
     fn err(&self, reason: impl Into<String>) -> ConvertError {
-        ConvertError::corrupt(self.file, format!("offset {}", self.base + self.at), WHAT, reason)
+        ConvertError::corrupt(
+            self.file,
+            format!("offset {}", self.base + self.at),
+            WHAT,
+            reason,
+        )
     }
     fn take(&mut self, n: usize) -> Result<&'a [u8], ConvertError> {
         match self.at.checked_add(n).filter(|e| *e <= self.b.len()) {
@@ -167,9 +172,13 @@ fn le64(b: &[u8], at: usize) -> u64 {
 
 /// Parse a whole `mosquitto.db` held in `bytes`; `file` names it in errors.
 pub fn parse(file: &str, bytes: &[u8]) -> Result<Db, ConvertError> {
-    let corrupt = |at: usize, r: String| ConvertError::corrupt(file, format!("offset {at}"), WHAT, r);
+    let corrupt =
+        |at: usize, r: String| ConvertError::corrupt(file, format!("offset {at}"), WHAT, r);
     if bytes.len() < 23 || bytes[..15] != MAGIC {
-        return Err(corrupt(0, "no mosquitto db magic (is this a mosquitto.db?)".into()));
+        return Err(corrupt(
+            0,
+            "no mosquitto db magic (is this a mosquitto.db?)".into(),
+        ));
     }
     let version = be32(bytes, 19);
     if version != 5 && version != 6 {
@@ -198,7 +207,10 @@ pub fn parse(file: &str, bytes: &[u8]) -> Result<Db, ConvertError> {
         if len > bytes.len() - start {
             return Err(corrupt(
                 at,
-                format!("chunk {kind} says {len} bytes, {} are left in the file", bytes.len() - start),
+                format!(
+                    "chunk {kind} says {len} bytes, {} are left in the file",
+                    bytes.len() - start
+                ),
             ));
         }
         let mut body = Body {
@@ -309,7 +321,12 @@ impl Db {
 
     /// How many messages, retained messages, sessions and subscriptions the file holds.
     pub fn counts(&self) -> (usize, usize, usize, usize) {
-        (self.msgs.len(), self.retains.len(), self.clients.len(), self.subs.len())
+        (
+            self.msgs.len(),
+            self.retains.len(),
+            self.clients.len(),
+            self.subs.len(),
+        )
     }
 
     pub(crate) fn emit(self, sink: &mut Sink<'_>, report: &mut Report) -> Result<(), ConvertError> {
@@ -505,7 +522,14 @@ mod tests {
         let db = parse("m.db", &b).expect("parses");
         assert_eq!(db.counts(), (1, 1, 0, 0));
         let mut cmds = Vec::new();
-        db.emit(&mut |c| { cmds.push(c); Ok(()) }, &mut Report::default()).expect("emits");
+        db.emit(
+            &mut |c| {
+                cmds.push(c);
+                Ok(())
+            },
+            &mut Report::default(),
+        )
+        .expect("emits");
         match &cmds[..] {
             [Command::PutRetained { topic, rec }] => {
                 assert_eq!(topic, "a/b");
@@ -518,7 +542,12 @@ mod tests {
 
     #[test]
     fn hostile_files_are_refused_with_the_offset() {
-        assert!(parse("m.db", b"nope").expect_err("short").to_string().contains("offset 0"));
+        assert!(
+            parse("m.db", b"nope")
+                .expect_err("short")
+                .to_string()
+                .contains("offset 0")
+        );
         let e = parse("m.db", &header(4)).expect_err("v4");
         assert!(e.to_string().contains("version 4"), "{e}");
         // A chunk claiming more than the file holds.
@@ -544,7 +573,12 @@ mod tests {
         // A cut-short chunk header.
         let mut b = header(6);
         b.extend_from_slice(&[0, 0, 0]);
-        assert!(parse("m.db", &b).expect_err("cut").to_string().contains("cut short"));
+        assert!(
+            parse("m.db", &b)
+                .expect_err("cut")
+                .to_string()
+                .contains("cut short")
+        );
     }
 
     proptest::proptest! {

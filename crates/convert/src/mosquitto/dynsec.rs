@@ -210,7 +210,11 @@ impl Dynsec {
         for c in &j.clients {
             let name = format!("client {}", c.username);
             if c.disabled {
-                report.not_carried(file, name, "disabled: Holdfast has no disabled user; not created");
+                report.not_carried(
+                    file,
+                    name,
+                    "disabled: Holdfast has no disabled user; not created",
+                );
                 continue;
             }
             let hash = match (&c.password, &c.salt, c.iterations) {
@@ -248,7 +252,10 @@ impl Dynsec {
                 );
             }
             // The client's roles, then its groups' roles.
-            let mut roles: Vec<&str> = by_priority(&c.roles).iter().map(|r| r.name.as_str()).collect();
+            let mut roles: Vec<&str> = by_priority(&c.roles)
+                .iter()
+                .map(|r| r.name.as_str())
+                .collect();
             for g in by_priority(&c.groups) {
                 match group(&g.name) {
                     Some(g) => roles.extend(by_priority(&g.roles).iter().map(|r| r.name.as_str())),
@@ -302,12 +309,21 @@ mod tests {
         .expect("parses");
         let mut cmds = Vec::new();
         let mut report = Report::default();
-        d.emit(&mut AclBuilder::default(), &mut |c| { cmds.push(c); Ok(()) }, &mut report)
-            .expect("emits");
+        d.emit(
+            &mut AclBuilder::default(),
+            &mut |c| {
+                cmds.push(c);
+                Ok(())
+            },
+            &mut report,
+        )
+        .expect("emits");
         let rules: Vec<(u8, u8, String)> = cmds
             .iter()
             .filter_map(|c| match c {
-                Command::PutAcl { rec, .. } => Some((rec.permission, rec.action, rec.topic.clone())),
+                Command::PutAcl { rec, .. } => {
+                    Some((rec.permission, rec.action, rec.topic.clone()))
+                }
                 _ => None,
             })
             .collect();
@@ -322,12 +338,17 @@ mod tests {
                 (1, SUBSCRIBE, "#".into()),
             ]
         );
-        assert!(matches!(&cmds[0], Command::PutUser { rec, .. } if rec.password_hash == "$7$101$c2FsdA==$cHc="));
+        assert!(
+            matches!(&cmds[0], Command::PutUser { rec, .. } if rec.password_hash == "$7$101$c2FsdA==$cHc=")
+        );
     }
 
     #[test]
     fn bad_json_names_line_and_column() {
         let e = parse_text("dynamic-security.json", "{\n  \"clients\": 3\n}").expect_err("bad");
-        assert!(e.to_string().contains("dynamic-security.json: line 2"), "{e}");
+        assert!(
+            e.to_string().contains("dynamic-security.json: line 2"),
+            "{e}"
+        );
     }
 }

@@ -115,6 +115,9 @@ mod tests {
         assert!(parse(&[5, 0x03, 0, 9]).is_err(), "length past the end");
         assert!(parse(&[2, 0x11, 0]).is_err(), "not a PUBLISH property");
         assert!(parse(&[3, 0x03, 0, 1]).is_err(), "string past the end");
-        assert!(parse(&[0xff, 0xff, 0xff, 0xff, 0x7f]).is_err(), "varint too long");
+        assert!(
+            parse(&[0xff, 0xff, 0xff, 0xff, 0x7f]).is_err(),
+            "varint too long"
+        );
     }
 }

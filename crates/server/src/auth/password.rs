@@ -559,7 +559,10 @@ mod tests {
         assert_eq!(verify(&h, "pw"), Ok(true));
         assert_eq!(verify(&h, "px"), Ok(false));
         let suf = hex(&Sha512::digest([&b"pw"[..], &salt[..]].concat()));
-        assert_eq!(verify(&format!("$emqx$sha512$suffix${b64}${suf}"), "pw"), Ok(true));
+        assert_eq!(
+            verify(&format!("$emqx$sha512$suffix${b64}${suf}"), "pw"),
+            Ok(true)
+        );
         let plain1 = hex(&sha1::Sha1::digest(b"pw"));
         assert_eq!(verify(&format!("$emqx$sha$none$${plain1}"), "pw"), Ok(true));
         assert_eq!(
@@ -568,7 +571,11 @@ mod tests {
         );
         let mut dk = [0u8; 32];
         pbkdf2::pbkdf2_hmac::<Sha256>(b"pw", b"salt", 7, &mut dk);
-        let p = format!("$emqx-pbkdf2$sha256$7${}${}", STANDARD.encode(b"salt"), hex(&dk));
+        let p = format!(
+            "$emqx-pbkdf2$sha256$7${}${}",
+            STANDARD.encode(b"salt"),
+            hex(&dk)
+        );
         assert_eq!(verify(&p, "pw"), Ok(true));
         assert_eq!(verify(&p, "pX"), Ok(false));
         assert_eq!(
