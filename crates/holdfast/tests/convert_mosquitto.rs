@@ -7,7 +7,6 @@
 
 mod backup_support;
 mod common;
-#[allow(dead_code)]
 mod support;
 
 use std::path::Path;

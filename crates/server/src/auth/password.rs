@@ -315,7 +315,7 @@ fn verify_with(hash: &str, password: &str, pooled: bool) -> Result<bool, HashErr
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())
