@@ -63,6 +63,7 @@ pub fn convert(
                 interval_ms: 3_600_000,
             },
             cache_bytes: SCRATCH_CACHE_BYTES,
+            ..StoreOptions::default()
         },
     )?;
     let mut report = Report::new(source.describe());
