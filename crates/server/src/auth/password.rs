@@ -324,19 +324,17 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
+/// Exactly four `$`-separated fields, or `None`.
+fn four_fields(rest: &str) -> Option<[&str; 4]> {
+    let mut parts = rest.split('$');
+    let fields = [parts.next()?, parts.next()?, parts.next()?, parts.next()?];
+    parts.next().is_none().then_some(fields)
+}
+
 /// `$emqx$<alg>$<position>$<salt b64>$<hex>`: EMQX's `hash_data(alg, salt ‖ pw | pw ‖ salt | pw)`.
 fn emqx_salted(rest: &str, pw: &[u8]) -> Result<bool, HashError> {
     const WHAT: &str = "emqx salted";
-    let mut parts = rest.split('$');
-    let (Some(alg), Some(pos), Some(salt), Some(want), None) = (
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-    ) else {
-        return Err(HashError::Malformed(WHAT));
-    };
+    let [alg, pos, salt, want] = four_fields(rest).ok_or(HashError::Malformed(WHAT))?;
     let salt = STANDARD
         .decode(salt)
         .map_err(|_| HashError::Malformed(WHAT))?;
@@ -362,16 +360,7 @@ fn emqx_salted(rest: &str, pw: &[u8]) -> Result<bool, HashError> {
 /// `$emqx-pbkdf2$<mac>$<iterations>$<salt b64>$<hex>`: EMQX's `pbkdf2_hmac(mac, pw, salt, i, len)`.
 fn emqx_pbkdf2(rest: &str, pw: &[u8]) -> Result<bool, HashError> {
     const WHAT: &str = "emqx pbkdf2";
-    let mut parts = rest.split('$');
-    let (Some(mac), Some(iter), Some(salt), Some(want), None) = (
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-    ) else {
-        return Err(HashError::Malformed(WHAT));
-    };
+    let [mac, iter, salt, want] = four_fields(rest).ok_or(HashError::Malformed(WHAT))?;
     let iter: u32 = iter.parse().map_err(|_| HashError::Malformed(WHAT))?;
     if iter == 0 {
         return Err(HashError::Malformed(WHAT));
